@@ -1,0 +1,5 @@
+pub mod admins;
+pub mod doctor;
+pub mod master;
+pub mod serve;
+pub mod servers;

@@ -1,0 +1,81 @@
+//! What every command starts from: validated settings, then (on demand) the key ring and the
+//! master registry.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use tenantry_core::Settings;
+use tenantry_core::settings::{KeySource, MASTER_KEY_ENV};
+use tenantry_core::vault::{KeyRing, Vault};
+use tenantry_registry::Registry;
+
+use crate::error::{CliError, with_causes};
+
+pub struct Context {
+    pub settings: Settings,
+}
+
+/// Whether a missing embedded-default key may be created.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum KeyPolicy {
+    GenerateIfMissing,
+    MustExist,
+}
+
+impl Context {
+    /// Loads settings and, when the key comes from the environment or a file, checks it now: a
+    /// malformed key is a configuration error whatever the command.
+    pub fn load(config: Option<&Path>) -> Result<Self, CliError> {
+        let ctx = Self {
+            settings: Settings::load(config)?,
+        };
+        if !matches!(ctx.settings.key_source()?, KeySource::Generated(_)) {
+            ctx.key_ring(KeyPolicy::MustExist)?;
+        }
+        Ok(ctx)
+    }
+
+    pub fn key_ring(&self, policy: KeyPolicy) -> Result<KeyRing, CliError> {
+        match self.settings.key_source()? {
+            KeySource::Env(spec) => KeyRing::parse(&spec)
+                .map_err(|e| CliError::Key(format!("{MASTER_KEY_ENV}: {}", with_causes(&e)))),
+            KeySource::File(path) => KeyRing::load_file(&path).map_err(|e| {
+                CliError::Key(format!("security.master_key_file: {}", with_causes(&e)))
+            }),
+            KeySource::Generated(path) => {
+                let result = match policy {
+                    KeyPolicy::GenerateIfMissing => {
+                        KeyRing::load_or_generate(&path).map(|(ring, _)| ring)
+                    }
+                    KeyPolicy::MustExist if !path.exists() => {
+                        return Err(CliError::Key(format!(
+                            "no master key at {}: `tenantry master migrate` or `tenantry serve` creates it",
+                            path.display()
+                        )));
+                    }
+                    KeyPolicy::MustExist => KeyRing::load_file(&path),
+                };
+                result.map_err(|e| CliError::Key(format!("master key: {}", with_causes(&e))))
+            }
+        }
+    }
+
+    /// Connects to the master without checking its migrations (`master migrate`, `doctor`).
+    pub async fn connect_registry(&self, policy: KeyPolicy) -> Result<Registry, CliError> {
+        let vault = Arc::new(Vault::new(self.key_ring(policy)?));
+        Ok(Registry::connect(&self.settings.master.url, vault).await?)
+    }
+
+    /// Connects to a master that must be fully migrated.
+    pub async fn registry(&self) -> Result<Registry, CliError> {
+        let registry = self.connect_registry(KeyPolicy::GenerateIfMissing).await?;
+        let status = registry.migration_status().await?;
+        if !status.pending.is_empty() {
+            return Err(CliError::Failed(format!(
+                "the master database is not migrated (pending versions {:?}): run `tenantry master migrate`",
+                status.pending
+            )));
+        }
+        Ok(registry)
+    }
+}

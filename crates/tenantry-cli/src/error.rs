@@ -1,0 +1,54 @@
+//! Outcomes of a command and their exit codes:
+//! 0 success · 1 operational failure (database unreachable, a check failed) · 2 invalid
+//! settings, key or arguments · 3 conflict (already exists) · 4 not found.
+//! Messages are for operators; none contains a secret.
+
+use tenantry_core::SettingsError;
+use tenantry_registry::RegistryError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
+    /// The master key could not be loaded; the message names its source.
+    #[error("{0}")]
+    Key(String),
+    /// An argument is invalid; the message names it.
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    /// A command ran but did not succeed (e.g. a doctor check); details were printed already.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl CliError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Self::Settings(_) | Self::Key(_) | Self::Usage(_) => 2,
+            Self::Registry(RegistryError::Conflict { .. }) => 3,
+            Self::Registry(RegistryError::NotFound { .. }) => 4,
+            Self::Registry(_) | Self::Failed(_) => 1,
+        }
+    }
+
+    pub fn usage(argument: &str, message: impl std::fmt::Display) -> Self {
+        Self::Usage(format!("{argument}: {message}"))
+    }
+}
+
+/// `err: cause: cause…` — for errors whose `Display` leaves the detail to `source()`.
+pub fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let message = cause.to_string();
+        if !text.contains(&message) {
+            text.push_str(": ");
+            text.push_str(&message);
+        }
+        source = cause.source();
+    }
+    text
+}

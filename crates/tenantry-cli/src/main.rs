@@ -1,0 +1,41 @@
+//! `tenantry`: the one binary. Parses the command line, loads and validates settings, runs a
+//! subcommand, and turns its outcome into an exit code (see [`error::CliError::exit_code`]).
+
+mod cli;
+mod commands;
+mod context;
+mod error;
+mod logging;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::context::Context;
+use crate::error::CliError;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(err.exit_code())
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), CliError> {
+    let ctx = Context::load(cli.config.as_deref())?;
+    logging::init(&ctx.settings.log);
+    match cli.command {
+        Command::Serve => commands::serve::run(&ctx).await,
+        Command::Master(cmd) => commands::master::run(&ctx, cmd).await,
+        Command::Admins(cmd) => commands::admins::run(&ctx, cmd).await,
+        Command::Servers(cmd) => commands::servers::run(&ctx, cmd).await,
+        Command::Doctor(args) => commands::doctor::run(&ctx, args).await,
+    }
+}

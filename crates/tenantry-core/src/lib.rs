@@ -1,0 +1,14 @@
+//! Tenantry's shared vocabulary: identifiers that can only be constructed valid, the layered
+//! [`settings`], and the [`vault`] that seals every secret the master registry stores.
+//!
+//! # Error policy
+//! Each module has its own `thiserror` enum. Errors here are *about input* (a setting, a key, a
+//! name) and their `Display` says which input is wrong and what is allowed — but never echoes a
+//! secret. Mapping to exit codes and HTTP statuses happens at the edges (CLI, HTTP), once.
+
+pub mod ids;
+pub mod settings;
+pub mod vault;
+
+pub use ids::{AdminId, DbServerId, Email, NameError, ServerName, TenantId};
+pub use settings::{LogFormat, Settings, SettingsError};

@@ -1,0 +1,563 @@
+//! Layered settings: built-in defaults → optional TOML file → `TENANTRY__SECTION__KEY` environment.
+//!
+//! Everything is validated once, at start, into typed values; an invalid value fails with a
+//! [`SettingsError`] naming the key and what is allowed. Secrets (the master URL may carry a
+//! password; the master key) are [`SecretString`]s and never appear in `Debug` or errors.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use config::{Config, Environment, File, FileFormat};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// Environment variable holding the master key ring (base64 keys, current first).
+pub const MASTER_KEY_ENV: &str = "TENANTRY_MASTER_KEY";
+/// Environment variable naming the settings file (same as `--config`).
+pub const CONFIG_ENV: &str = "TENANTRY_CONFIG";
+/// File name of the generated key in the embedded default.
+pub const GENERATED_KEY_FILE: &str = "master.key";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error("settings file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("setting `{key}`: {message}")]
+    Invalid { key: &'static str, message: String },
+    #[error("settings: {0}")]
+    Parse(String),
+}
+
+impl SettingsError {
+    fn invalid(key: &'static str, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            key,
+            message: message.into(),
+        }
+    }
+}
+
+/// Validated settings. Construct with [`Settings::load`] (or [`Settings::embedded_default`]).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub master: MasterSettings,
+    pub data_dir: PathBuf,
+    pub security: SecuritySettings,
+    pub pool: PoolSettings,
+    pub log: LogSettings,
+    /// The file the settings came from, if any (`None` = embedded default + environment).
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    /// Lowercase, no trailing dot. `acme.<base_domain>` reaches tenant `acme`.
+    pub base_domain: String,
+    /// Whether the `X-Tenant-Id` header may select a tenant (off by default).
+    pub tenant_header: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct MasterSettings {
+    pub url: DatabaseUrl,
+}
+
+#[derive(Debug, Clone)]
+pub struct SecuritySettings {
+    pub master_key_file: Option<PathBuf>,
+    /// From `TENANTRY_MASTER_KEY` only; never read from a file.
+    pub master_key: Option<SecretString>,
+}
+
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_cached_tenants: u64,
+    pub idle_ttl_secs: u64,
+    pub acquire_timeout_ms: u64,
+    pub server_connection_budget: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct LogSettings {
+    pub format: LogFormat,
+    /// An `EnvFilter` directive such as `info` or `info,tenantry=debug`; `RUST_LOG` overrides it.
+    pub level: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// Where the key ring comes from, in order of precedence.
+#[derive(Debug, Clone)]
+pub enum KeySource {
+    /// `TENANTRY_MASTER_KEY`.
+    Env(SecretString),
+    /// `security.master_key_file`.
+    File(PathBuf),
+    /// Embedded default only: `<data_dir>/master.key`, generated on first use.
+    Generated(PathBuf),
+}
+
+/// A database URL: PostgreSQL (may carry a password, hence secret) or a SQLite file.
+#[derive(Debug, Clone)]
+pub enum DatabaseUrl {
+    Postgres(SecretString),
+    Sqlite(PathBuf),
+}
+
+impl DatabaseUrl {
+    /// Parses `postgres://…`, `postgresql://…`, `sqlite://PATH` or `sqlite:PATH`.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        if let Some(rest) = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+        {
+            let path = rest.split('?').next().unwrap_or_default();
+            if path.is_empty() || path == ":memory:" {
+                return Err(
+                    "a SQLite master needs a file path, e.g. sqlite://./tenantry-data/master.db"
+                        .into(),
+                );
+            }
+            return Ok(Self::Sqlite(PathBuf::from(path)));
+        }
+        // Errors must not echo `raw`: it may hold a password.
+        let url = url::Url::parse(raw).map_err(|e| format!("not a valid URL ({e})"))?;
+        match url.scheme() {
+            "postgres" | "postgresql" if url.host_str().is_some_and(|h| !h.is_empty()) => {
+                Ok(Self::Postgres(SecretString::from(raw.to_owned())))
+            }
+            "postgres" | "postgresql" => Err("a PostgreSQL URL needs a host".into()),
+            other => Err(format!(
+                "unsupported scheme {other:?}: expected postgres://, postgresql:// or sqlite://"
+            )),
+        }
+    }
+
+    /// The URL to hand to sqlx/sea-orm. SQLite files are created if missing.
+    pub fn connect_url(&self) -> SecretString {
+        match self {
+            Self::Postgres(url) => url.clone(),
+            Self::Sqlite(path) => {
+                SecretString::from(format!("sqlite://{}?mode=rwc", path.display()))
+            }
+        }
+    }
+
+    /// Safe to print: the password, if any, is replaced by `***`.
+    pub fn redacted(&self) -> String {
+        match self {
+            Self::Sqlite(path) => format!("sqlite://{}", path.display()),
+            Self::Postgres(url) => match url::Url::parse(url.expose_secret()) {
+                Ok(mut u) => {
+                    if u.password().is_some() {
+                        let _ = u.set_password(Some("***"));
+                    }
+                    u.to_string()
+                }
+                Err(_) => "postgres://<unparsable>".into(),
+            },
+        }
+    }
+}
+
+// ---- raw, as deserialised from the layered sources -------------------------------------------
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Raw {
+    server: RawServer,
+    master: RawMaster,
+    data_dir: String,
+    security: RawSecurity,
+    pool: RawPool,
+    log: RawLog,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: String,
+    base_domain: String,
+    tenant_header: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMaster {
+    url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSecurity {
+    master_key_file: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPool {
+    max_cached_tenants: u64,
+    idle_ttl_secs: u64,
+    acquire_timeout_ms: u64,
+    server_connection_budget: u32,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLog {
+    format: String,
+    level: String,
+}
+
+const DEFAULTS: &str = r#"
+data_dir = "./tenantry-data"
+
+[server]
+listen = "127.0.0.1:8080"
+base_domain = "localhost"
+tenant_header = false
+
+[master]
+
+[security]
+
+[pool]
+max_cached_tenants = 1000
+idle_ttl_secs = 300
+acquire_timeout_ms = 2000
+server_connection_budget = 80
+
+[log]
+format = "pretty"
+level = "info"
+"#;
+
+impl Settings {
+    /// Defaults → `file` (if given) → `TENANTRY__*` environment → `TENANTRY_MASTER_KEY`.
+    pub fn load(file: Option<&Path>) -> Result<Self, SettingsError> {
+        Self::load_from(file, std::env::vars())
+    }
+
+    /// The embedded default with no environment applied (tests, docs).
+    pub fn embedded_default() -> Self {
+        Self::load_from(None, std::iter::empty()).expect("built-in defaults are valid")
+    }
+
+    /// Like [`Settings::load`], with the environment passed in (so tests need not mutate it).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, SettingsError> {
+        let env: std::collections::HashMap<String, String> = env.into_iter().collect();
+        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(SettingsError::File {
+                    path: path.to_owned(),
+                    message: "no such file".into(),
+                });
+            }
+            builder = builder.add_source(File::from(path).format(FileFormat::Toml));
+        }
+        builder = builder.add_source(
+            Environment::with_prefix("TENANTRY")
+                .separator("__")
+                .source(Some(env.clone().into_iter().collect())),
+        );
+        let raw: Raw = builder
+            .build()
+            .and_then(Config::try_deserialize)
+            .map_err(|e| match (file, e) {
+                (Some(path), config::ConfigError::FileParse { cause, .. }) => SettingsError::File {
+                    path: path.to_owned(),
+                    message: cause.to_string(),
+                },
+                (_, e) => SettingsError::Parse(e.to_string()),
+            })?;
+        let master_key = env
+            .get(MASTER_KEY_ENV)
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| SecretString::from(v.clone()));
+        Self::validate(raw, master_key, file)
+    }
+
+    fn validate(
+        raw: Raw,
+        master_key: Option<SecretString>,
+        file: Option<&Path>,
+    ) -> Result<Self, SettingsError> {
+        let listen = raw.server.listen.parse::<SocketAddr>().map_err(|_| {
+            SettingsError::invalid(
+                "server.listen",
+                format!(
+                    "{:?} is not an address:port such as 127.0.0.1:8080",
+                    raw.server.listen
+                ),
+            )
+        })?;
+        let base_domain = validate_domain(&raw.server.base_domain)
+            .map_err(|m| SettingsError::invalid("server.base_domain", m))?;
+
+        if raw.data_dir.trim().is_empty() {
+            return Err(SettingsError::invalid("data_dir", "must not be empty"));
+        }
+        let data_dir = PathBuf::from(&raw.data_dir);
+        let url = match raw.master.url.as_deref() {
+            None => DatabaseUrl::Sqlite(data_dir.join("master.db")),
+            Some(raw) => {
+                DatabaseUrl::parse(raw).map_err(|m| SettingsError::invalid("master.url", m))?
+            }
+        };
+
+        let pool = raw.pool;
+        for (key, value) in [
+            ("pool.max_cached_tenants", pool.max_cached_tenants),
+            ("pool.idle_ttl_secs", pool.idle_ttl_secs),
+            ("pool.acquire_timeout_ms", pool.acquire_timeout_ms),
+            (
+                "pool.server_connection_budget",
+                u64::from(pool.server_connection_budget),
+            ),
+        ] {
+            if value == 0 {
+                return Err(SettingsError::invalid(key, "must be greater than 0"));
+            }
+        }
+
+        let format = match raw.log.format.as_str() {
+            "pretty" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(SettingsError::invalid(
+                    "log.format",
+                    format!("{other:?} is not one of: pretty, json"),
+                ));
+            }
+        };
+        tracing_subscriber::EnvFilter::try_new(&raw.log.level).map_err(|e| {
+            SettingsError::invalid(
+                "log.level",
+                format!("{:?} is not a level or filter directive such as `info` or `info,tenantry=debug` ({e})", raw.log.level),
+            )
+        })?;
+
+        let master_key_file = raw
+            .security
+            .master_key_file
+            .filter(|p| !p.trim().is_empty())
+            .map(PathBuf::from);
+
+        Ok(Self {
+            server: ServerSettings {
+                listen,
+                base_domain,
+                tenant_header: raw.server.tenant_header,
+            },
+            master: MasterSettings { url },
+            data_dir,
+            security: SecuritySettings {
+                master_key_file,
+                master_key,
+            },
+            pool: PoolSettings {
+                max_cached_tenants: pool.max_cached_tenants,
+                idle_ttl_secs: pool.idle_ttl_secs,
+                acquire_timeout_ms: pool.acquire_timeout_ms,
+                server_connection_budget: pool.server_connection_budget,
+            },
+            log: LogSettings {
+                format,
+                level: raw.log.level,
+            },
+            file: file.map(Path::to_owned),
+        })
+    }
+
+    /// Where the master key ring comes from. A key is generated only for a SQLite master (the
+    /// embedded default): a PostgreSQL master without a configured key is a configuration error,
+    /// because a silently generated key on one host would make secrets unreadable on the next.
+    pub fn key_source(&self) -> Result<KeySource, SettingsError> {
+        if let Some(key) = &self.security.master_key {
+            return Ok(KeySource::Env(key.clone()));
+        }
+        if let Some(path) = &self.security.master_key_file {
+            return Ok(KeySource::File(path.clone()));
+        }
+        match self.master.url {
+            DatabaseUrl::Sqlite(_) => {
+                Ok(KeySource::Generated(self.data_dir.join(GENERATED_KEY_FILE)))
+            }
+            DatabaseUrl::Postgres(_) => Err(SettingsError::invalid(
+                "security.master_key_file",
+                format!(
+                    "a PostgreSQL master needs a master key: set {MASTER_KEY_ENV} (base64, 32 bytes) or security.master_key_file"
+                ),
+            )),
+        }
+    }
+}
+
+fn validate_domain(raw: &str) -> Result<String, String> {
+    let domain = raw.trim().trim_end_matches('.').to_ascii_lowercase();
+    let ok = !domain.is_empty()
+        && domain.len() <= 253
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        });
+    if ok {
+        Ok(domain)
+    } else {
+        Err(format!(
+            "{raw:?} is not a domain name such as localhost or example.com"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn invalid_key(result: Result<Settings, SettingsError>) -> &'static str {
+        match result {
+            Err(SettingsError::Invalid { key, .. }) => key,
+            other => panic!("expected an invalid-key error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn embedded_default_is_sqlite_under_data_dir() {
+        let s = Settings::embedded_default();
+        assert_eq!(s.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.server.base_domain, "localhost");
+        assert!(!s.server.tenant_header);
+        assert!(
+            matches!(&s.master.url, DatabaseUrl::Sqlite(p) if p == Path::new("./tenantry-data/master.db"))
+        );
+        assert!(
+            matches!(s.key_source().unwrap(), KeySource::Generated(p) if p == Path::new("./tenantry-data/master.key"))
+        );
+        assert_eq!(s.log.format, LogFormat::Pretty);
+    }
+
+    #[test]
+    fn environment_overrides_file_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tenantry.toml");
+        std::fs::write(&file, "data_dir = \"/srv/t\"\n[server]\nlisten = \"0.0.0.0:9000\"\n[pool]\nacquire_timeout_ms = 50\n").unwrap();
+        let s = Settings::load_from(
+            Some(&file),
+            env(&[
+                ("TENANTRY__SERVER__LISTEN", "127.0.0.1:9001"),
+                ("TENANTRY__POOL__SERVER_CONNECTION_BUDGET", "7"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(s.server.listen.to_string(), "127.0.0.1:9001");
+        assert_eq!(s.pool.acquire_timeout_ms, 50);
+        assert_eq!(s.pool.server_connection_budget, 7);
+        assert!(
+            matches!(&s.master.url, DatabaseUrl::Sqlite(p) if p == Path::new("/srv/t/master.db"))
+        );
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let cases = [
+            ("TENANTRY__SERVER__LISTEN", "nonsense", "server.listen"),
+            (
+                "TENANTRY__SERVER__BASE_DOMAIN",
+                "exa mple.com",
+                "server.base_domain",
+            ),
+            ("TENANTRY__MASTER__URL", "mysql://x@y/z", "master.url"),
+            ("TENANTRY__MASTER__URL", "not a url", "master.url"),
+            ("TENANTRY__LOG__FORMAT", "xml", "log.format"),
+            ("TENANTRY__LOG__LEVEL", "info,[", "log.level"),
+            (
+                "TENANTRY__POOL__SERVER_CONNECTION_BUDGET",
+                "0",
+                "pool.server_connection_budget",
+            ),
+        ];
+        for (var, value, key) in cases {
+            assert_eq!(
+                invalid_key(Settings::load_from(None, env(&[(var, value)]))),
+                key,
+                "{var}={value}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_types_and_unknown_keys_are_named() {
+        let err = Settings::load_from(None, env(&[("TENANTRY__POOL__IDLE_TTL_SECS", "soon")]))
+            .unwrap_err();
+        assert!(err.to_string().contains("pool.idle_ttl_secs"), "{err}");
+        let err = Settings::load_from(None, env(&[("TENANTRY__POOL__SIZE", "3")])).unwrap_err();
+        assert!(err.to_string().contains("size"), "{err}");
+    }
+
+    #[test]
+    fn master_url_password_never_shown() {
+        let url = DatabaseUrl::parse("postgres://admin:hunter2@db:5432/master").unwrap();
+        assert!(!format!("{url:?}").contains("hunter2"));
+        assert_eq!(url.redacted(), "postgres://admin:***@db:5432/master");
+        let err = Settings::load_from(
+            None,
+            env(&[("TENANTRY__MASTER__URL", "postgres://admin:hunter2@/x")]),
+        )
+        .unwrap_err();
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn postgres_master_requires_a_configured_key() {
+        let s = Settings::load_from(None, env(&[("TENANTRY__MASTER__URL", "postgres://a@db/m")]))
+            .unwrap();
+        assert!(
+            matches!(
+                s.key_source(),
+                Err(SettingsError::Invalid {
+                    key: "security.master_key_file",
+                    ..
+                })
+            ),
+            "{:?}",
+            s.key_source()
+        );
+        let s = Settings::load_from(
+            None,
+            env(&[
+                ("TENANTRY__MASTER__URL", "postgres://a@db/m"),
+                (MASTER_KEY_ENV, "c2VjcmV0LWtleQ=="),
+            ]),
+        )
+        .unwrap();
+        assert!(matches!(s.key_source().unwrap(), KeySource::Env(_)));
+        assert!(!format!("{s:?}").contains("c2VjcmV0LWtleQ=="));
+    }
+
+    #[test]
+    fn missing_file_is_an_error() {
+        let err =
+            Settings::load_from(Some(Path::new("/nonexistent/t.toml")), env(&[])).unwrap_err();
+        assert!(matches!(err, SettingsError::File { .. }), "{err}");
+    }
+}

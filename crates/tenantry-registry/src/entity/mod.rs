@@ -1,0 +1,12 @@
+//! sea-orm entities of the master registry, one module per table (schema: `migrations-master/`).
+
+pub mod admin;
+pub mod api_token;
+pub mod audit_log;
+pub mod backup;
+pub mod db_server;
+pub mod enums;
+pub mod operation;
+pub mod plan;
+pub mod tenant;
+pub mod tenant_domain;

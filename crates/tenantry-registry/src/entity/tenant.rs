@@ -1,0 +1,31 @@
+use sea_orm::entity::prelude::*;
+
+use super::enums::TenantStatus;
+
+#[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
+#[sea_orm(table_name = "tenants")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: Uuid,
+    pub subdomain: String,
+    pub name: String,
+    pub status: TenantStatus,
+    pub status_reason: Option<String>,
+    pub plan_id: String,
+    pub db_server_id: Option<Uuid>,
+    pub db_name: String,
+    pub db_user: Option<String>,
+    /// The tenant role's password, sealed by the vault (context `tenants/<id>/db_password`).
+    pub db_secret: Option<String>,
+    pub db_secret_key_id: Option<String>,
+    pub schema_version: Option<i32>,
+    pub storage_limit_mb: Option<i64>,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+    pub deleted_at: Option<DateTimeUtc>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,105 @@
+//! The master registry: every tenant, its status, plan and (sealed) database credentials, the
+//! database servers, operators, audit trail, backups and operations.
+//!
+//! [`Registry`] is the only door to the master database. Its methods are grouped by table in the
+//! modules below; each returns [`RegistryError`]. Secrets go in and out through the vault, so the
+//! master only ever holds ciphertext.
+
+mod admins;
+mod audit;
+pub mod entity;
+mod error;
+mod servers;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
+use secrecy::ExposeSecret;
+use tenantry_core::settings::DatabaseUrl;
+use tenantry_core::vault::Vault;
+use tenantry_migrate::MigrationSource;
+
+pub use audit::AuditEntry;
+pub use entity::enums::{AdminRole, ServerDialect, ServerState, TenantStatus};
+pub use error::RegistryError;
+pub use servers::NewServer;
+pub use tenantry_migrate::{Dialect, MigrationReport};
+
+/// The master registry's migrations, both dialects (`migrations-master/`).
+pub static MIGRATIONS: MigrationSource = tenantry_migrate::embed!("../../migrations-master");
+
+/// Where the master stands relative to the migrations built into this binary.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct MigrationStatus {
+    pub applied: Vec<i32>,
+    pub pending: Vec<i32>,
+}
+
+/// A handle on the master database. Cheap to clone.
+#[derive(Clone)]
+pub struct Registry {
+    db: DatabaseConnection,
+    vault: Arc<Vault>,
+}
+
+impl Registry {
+    /// Connects to the master (creating the SQLite file and its directory if needed). Does not
+    /// migrate: call [`Registry::migrate`] or check [`Registry::migration_status`].
+    pub async fn connect(url: &DatabaseUrl, vault: Arc<Vault>) -> Result<Self, RegistryError> {
+        if let DatabaseUrl::Sqlite(path) = url
+            && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(dir).map_err(|e| RegistryError::Connect {
+                url: url.redacted(),
+                message: format!("cannot create directory {}: {e}", dir.display()),
+            })?;
+        }
+        let mut options = ConnectOptions::new(url.connect_url().expose_secret().to_owned());
+        options
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(5))
+            .max_connections(8)
+            .sqlx_logging(false);
+        let db = Database::connect(options)
+            .await
+            .map_err(|e| RegistryError::Connect {
+                url: url.redacted(),
+                message: e.to_string(),
+            })?;
+        if let DatabaseUrl::Sqlite(_) = url {
+            // WAL lets readers proceed during writes; foreign keys are off by default in SQLite.
+            db.execute_unprepared(
+                "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+            )
+            .await?;
+        }
+        Ok(Self { db, vault })
+    }
+
+    /// Applies pending master migrations. Idempotent: a second run applies nothing.
+    pub async fn migrate(&self) -> Result<MigrationReport, RegistryError> {
+        Ok(tenantry_migrate::migrate(&self.db, &MIGRATIONS).await?)
+    }
+
+    pub async fn migration_status(&self) -> Result<MigrationStatus, RegistryError> {
+        Ok(MigrationStatus {
+            applied: tenantry_migrate::applied_versions(&self.db).await?,
+            pending: tenantry_migrate::pending_versions(&self.db, &MIGRATIONS).await?,
+        })
+    }
+
+    /// Round trip to the master (for `doctor` and `/readyz`).
+    pub async fn ping(&self) -> Result<(), RegistryError> {
+        Ok(self.db.ping().await?)
+    }
+
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// The underlying connection, for crates that own tables of their own logic (provisioning).
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+}
