@@ -41,6 +41,8 @@ CREATE TABLE tenants (
     db_secret        TEXT,
     db_secret_key_id TEXT,
     schema_version   INTEGER,
+    -- Set when the last migration attempt failed (cleared on success); see `tenants migrate`.
+    migration_error  TEXT,
     storage_limit_mb BIGINT,
     created_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at       TIMESTAMPTZ NOT NULL DEFAULT now(),
@@ -110,7 +112,8 @@ CREATE INDEX backups_tenant ON backups (tenant_id, created_at);
 CREATE TABLE operations (
     id          UUID PRIMARY KEY,
     kind        TEXT NOT NULL,
-    tenant_id   UUID REFERENCES tenants (id),
+    -- No foreign key: an operation outlives the tenant row it rolled back or deleted.
+    tenant_id   UUID,
     step        TEXT NOT NULL,
     state       TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed', 'rolled_back')),
     attempts    INTEGER NOT NULL DEFAULT 0,
@@ -122,3 +125,12 @@ CREATE TABLE operations (
 );
 CREATE INDEX operations_unfinished ON operations (state) WHERE state = 'running';
 CREATE INDEX operations_tenant ON operations (tenant_id, created_at);
+
+-- Tenant roles may live on the same server as the master: only explicitly granted roles may
+-- connect to it. (A no-op warning if the migrating role does not own the database.)
+DO $$
+BEGIN
+    EXECUTE format('GRANT CONNECT ON DATABASE %I TO CURRENT_USER', current_database());
+    EXECUTE format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());
+END
+$$;

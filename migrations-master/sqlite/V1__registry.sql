@@ -41,6 +41,8 @@ CREATE TABLE tenants (
     db_secret        TEXT,
     db_secret_key_id TEXT,
     schema_version   INTEGER,
+    -- Set when the last migration attempt failed (cleared on success); see `tenants migrate`.
+    migration_error  TEXT,
     storage_limit_mb INTEGER,
     created_at       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     updated_at       TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
@@ -110,7 +112,8 @@ CREATE INDEX backups_tenant ON backups (tenant_id, created_at);
 CREATE TABLE operations (
     id          TEXT PRIMARY KEY,
     kind        TEXT NOT NULL,
-    tenant_id   TEXT REFERENCES tenants (id),
+    -- No foreign key: an operation outlives the tenant row it rolled back or deleted.
+    tenant_id   TEXT,
     step        TEXT NOT NULL,
     state       TEXT NOT NULL CHECK (state IN ('running', 'succeeded', 'failed', 'rolled_back')),
     attempts    INTEGER NOT NULL DEFAULT 0,

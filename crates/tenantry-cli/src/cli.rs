@@ -28,8 +28,117 @@ pub enum Command {
     /// Manage the database servers that host tenant databases.
     #[command(subcommand)]
     Servers(ServersCommand),
+    /// Create, inspect, suspend, reactivate, delete and migrate tenants.
+    #[command(subcommand)]
+    Tenants(TenantsCommand),
+    /// Finish or roll back interrupted operations, then report drift between registry and servers.
+    Reconcile {
+        /// Only operations idle for this long are considered abandoned (a live one advances at every step).
+        #[arg(long, default_value_t = 30, value_name = "SECS")]
+        stale_after: u64,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
     /// Check configuration, master key, master database and every server; non-zero exit on any failure.
     Doctor(JsonFlag),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TenantsCommand {
+    /// Create a tenant: database, role, schema, seed data. Prints the admin's one-time password
+    /// unless --admin-password-stdin is given.
+    Create {
+        subdomain: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "standard")]
+        plan: String,
+        #[arg(long)]
+        admin_email: String,
+        #[arg(long)]
+        admin_password_stdin: bool,
+        /// A registered server (default: the least loaded one; SQLite when none is registered).
+        #[arg(long)]
+        server: Option<String>,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// List live tenants.
+    List {
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Show one tenant (by subdomain or id).
+    Show {
+        tenant: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Suspend a tenant: its users are refused and its database role can no longer log in.
+    Suspend {
+        tenant: String,
+        #[arg(long)]
+        reason: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Lift a suspension.
+    Reactivate {
+        tenant: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Delete a tenant's database and role (irreversible); a tombstone row is kept.
+    Delete {
+        tenant: String,
+        /// Must repeat the tenant's subdomain.
+        #[arg(long)]
+        confirm: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Bring tenant databases to the latest schema.
+    Migrate {
+        /// One tenant (subdomain or id).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        tenant: Option<String>,
+        /// Every active tenant.
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+        concurrency: u16,
+        #[arg(long)]
+        continue_on_error: bool,
+        /// Show what would be migrated; connect to nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StatusArg {
+    Provisioning,
+    Active,
+    Suspended,
+    Failed,
+    Deleted,
+}
+
+impl From<StatusArg> for tenantry_registry::TenantStatus {
+    fn from(s: StatusArg) -> Self {
+        use tenantry_registry::TenantStatus as S;
+        match s {
+            StatusArg::Provisioning => S::Provisioning,
+            StatusArg::Active => S::Active,
+            StatusArg::Suspended => S::Suspended,
+            StatusArg::Failed => S::Failed,
+            StatusArg::Deleted => S::Deleted,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tenantry_core::Settings;
 use tenantry_core::settings::{KeySource, MASTER_KEY_ENV};
 use tenantry_core::vault::{KeyRing, Vault};
+use tenantry_provision::{Provisioner, Step};
 use tenantry_registry::Registry;
 
 use crate::error::{CliError, with_causes};
@@ -77,5 +78,26 @@ impl Context {
             )));
         }
         Ok(registry)
+    }
+}
+
+/// Test-only hook: `TENANTRY_TEST_FAILPOINT=<step>` stops `tenants create` right after that step,
+/// leaving state exactly as a crash would (for crash-safety tests of `reconcile`).
+pub const FAILPOINT_ENV: &str = "TENANTRY_TEST_FAILPOINT";
+
+impl Context {
+    pub async fn provisioner(&self) -> Result<Provisioner, CliError> {
+        let failpoint = match std::env::var(FAILPOINT_ENV) {
+            Ok(step) => Some(
+                step.parse::<Step>()
+                    .map_err(|e| CliError::usage(FAILPOINT_ENV, e))?,
+            ),
+            Err(_) => None,
+        };
+        Ok(
+            Provisioner::new(self.registry().await?, &self.settings.data_dir)
+                .with_reserved_subdomains(self.settings.tenants.reserved_subdomains.clone())
+                .with_failpoint(failpoint),
+        )
     }
 }

@@ -1,9 +1,11 @@
 //! Outcomes of a command and their exit codes:
 //! 0 success · 1 operational failure (database unreachable, a check failed) · 2 invalid
-//! settings, key or arguments · 3 conflict (already exists) · 4 not found.
+//! settings, key or arguments · 3 conflict (already exists, or not allowed in the tenant's
+//! current status) · 4 not found.
 //! Messages are for operators; none contains a secret.
 
 use tenantry_core::SettingsError;
+use tenantry_provision::ProvisionError;
 use tenantry_registry::RegistryError;
 
 #[derive(Debug, thiserror::Error)]
@@ -18,6 +20,8 @@ pub enum CliError {
     Usage(String),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error("{}", with_causes(.0))]
+    Provision(#[from] ProvisionError),
     /// A command ran but did not succeed (e.g. a doctor check); details were printed already.
     #[error("{0}")]
     Failed(String),
@@ -27,9 +31,16 @@ impl CliError {
     pub fn exit_code(&self) -> u8 {
         match self {
             Self::Settings(_) | Self::Key(_) | Self::Usage(_) => 2,
-            Self::Registry(RegistryError::Conflict { .. }) => 3,
-            Self::Registry(RegistryError::NotFound { .. }) => 4,
-            Self::Registry(_) | Self::Failed(_) => 1,
+            Self::Registry(e) | Self::Provision(ProvisionError::Registry(e)) => match e {
+                RegistryError::Conflict { .. } => 3,
+                RegistryError::NotFound { .. } => 4,
+                _ => 1,
+            },
+            Self::Provision(
+                ProvisionError::UnknownPlan(_) | ProvisionError::Confirmation { .. },
+            ) => 2,
+            Self::Provision(ProvisionError::InvalidState { .. }) => 3,
+            Self::Failed(_) | Self::Provision(_) => 1,
         }
     }
 

@@ -36,6 +36,11 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Master(cmd) => commands::master::run(&ctx, cmd).await,
         Command::Admins(cmd) => commands::admins::run(&ctx, cmd).await,
         Command::Servers(cmd) => commands::servers::run(&ctx, cmd).await,
+        Command::Tenants(cmd) => commands::tenants::run(&ctx, cmd).await,
+        Command::Reconcile {
+            stale_after,
+            output,
+        } => commands::reconcile::run(&ctx, stale_after, output).await,
         Command::Doctor(args) => commands::doctor::run(&ctx, args).await,
     }
 }

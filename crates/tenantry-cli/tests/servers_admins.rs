@@ -34,9 +34,14 @@ async fn master_contents(db: &TestDb) -> Vec<u8> {
             let mut bytes = Vec::new();
             for suffix in ["", "-wal", "-shm", "-journal"] {
                 let file = format!("{}{suffix}", path.display());
-                if let Ok(b) = std::fs::read(&file) {
-                    bytes.extend(b);
-                }
+                // Read in a child process: closing any descriptor of a SQLite file in *this*
+                // process would drop the POSIX locks our own open registry handle holds on it
+                // (SQLite's "how to corrupt" §2.2), and writes of other processes get lost.
+                let out = std::process::Command::new("cat")
+                    .arg(&file)
+                    .output()
+                    .unwrap();
+                bytes.extend(out.stdout);
             }
             assert!(!bytes.is_empty());
             bytes
@@ -321,8 +326,9 @@ async fn admins_create_hashes_passwords_and_refuses_duplicates() {
         let generated = json(&generated);
         let one_time = generated["one_time_password"].as_str().unwrap().to_owned();
         assert!(one_time.len() >= 20);
+        let viewer_email = tenantry_core::Email::parse("viewer@example.com").unwrap();
         let viewer = registry
-            .admin_by_email(&tenantry_core::Email::parse("viewer@example.com").unwrap())
+            .admin_by_email(&viewer_email)
             .await
             .unwrap()
             .unwrap();

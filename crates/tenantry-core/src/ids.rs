@@ -94,6 +94,96 @@ fn check_label(s: &str, min: usize, max: usize) -> Result<(), NameError> {
     Ok(())
 }
 
+/// Subdomains nobody may claim: they name the product's own hosts or invite phishing.
+/// Operators can add more with `tenants.reserved_subdomains`.
+pub const RESERVED_SUBDOMAINS: &[&str] = &[
+    "www",
+    "admin",
+    "api",
+    "app",
+    "mail",
+    "smtp",
+    "imap",
+    "pop",
+    "ftp",
+    "ns1",
+    "ns2",
+    "dns",
+    "static",
+    "assets",
+    "cdn",
+    "status",
+    "docs",
+    "help",
+    "support",
+    "blog",
+    "dashboard",
+    "console",
+    "login",
+    "auth",
+    "oauth",
+    "sso",
+    "account",
+    "accounts",
+    "billing",
+    "root",
+    "system",
+    "tenantry",
+    "localhost",
+    "test",
+    "staging",
+    "dev",
+    "internal",
+    "metrics",
+    "health",
+];
+
+/// Why a subdomain was refused. Each variant says what to change.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubdomainError {
+    #[error("subdomain must be 3–63 characters, got {0}")]
+    Length(usize),
+    #[error("subdomain may contain only lowercase letters a–z, digits 0–9 and '-' (found {0:?})")]
+    Character(char),
+    #[error("subdomain must not start or end with '-'")]
+    EdgeHyphen,
+    #[error("subdomain {0:?} is reserved")]
+    Reserved(String),
+}
+
+/// A tenant's subdomain: `acme` in `acme.example.com`. Lowercase a–z, 0–9 and '-', 3–63
+/// characters, no leading or trailing '-', not reserved. Input is taken as typed: `Acme` is
+/// refused rather than silently lowercased, so what the operator sees is what is stored.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Subdomain(String);
+
+impl Subdomain {
+    /// Validates against the built-in reserved list plus `extra_reserved`.
+    pub fn parse(s: &str, extra_reserved: &[String]) -> Result<Self, SubdomainError> {
+        match check_label(s, 3, 63) {
+            Ok(()) => {}
+            Err(NameError::Length { len, .. }) => return Err(SubdomainError::Length(len)),
+            Err(NameError::Character { found }) => return Err(SubdomainError::Character(found)),
+            Err(_) => return Err(SubdomainError::EdgeHyphen),
+        }
+        if RESERVED_SUBDOMAINS.contains(&s) || extra_reserved.iter().any(|r| r == s) {
+            return Err(SubdomainError::Reserved(s.to_owned()));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Subdomain {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The operator-chosen name of a database server (`servers add NAME`): 1–63 chars of a–z, 0–9, '-'.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
@@ -187,6 +277,54 @@ mod tests {
         ] {
             assert_eq!(Email::parse(bad), Err(NameError::Email), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn subdomains() {
+        assert_eq!(Subdomain::parse("acme-2", &[]).unwrap().as_str(), "acme-2");
+        assert_eq!(Subdomain::parse("ab", &[]), Err(SubdomainError::Length(2)));
+        assert_eq!(
+            Subdomain::parse(&"a".repeat(64), &[]),
+            Err(SubdomainError::Length(64))
+        );
+        assert_eq!(
+            Subdomain::parse("Acme", &[]),
+            Err(SubdomainError::Character('A'))
+        );
+        assert_eq!(
+            Subdomain::parse("ac_me", &[]),
+            Err(SubdomainError::Character('_'))
+        );
+        assert_eq!(
+            Subdomain::parse("acmé", &[]),
+            Err(SubdomainError::Character('é'))
+        );
+        assert_eq!(
+            Subdomain::parse("a.b.c", &[]),
+            Err(SubdomainError::Character('.'))
+        );
+        assert_eq!(
+            Subdomain::parse("-acme", &[]),
+            Err(SubdomainError::EdgeHyphen)
+        );
+        assert_eq!(
+            Subdomain::parse("acme-", &[]),
+            Err(SubdomainError::EdgeHyphen)
+        );
+        assert_eq!(
+            Subdomain::parse("www", &[]),
+            Err(SubdomainError::Reserved("www".into()))
+        );
+        assert_eq!(
+            Subdomain::parse("admin", &[]),
+            Err(SubdomainError::Reserved("admin".into()))
+        );
+        let extra = vec!["billing2".to_owned()];
+        assert_eq!(
+            Subdomain::parse("billing2", &extra),
+            Err(SubdomainError::Reserved("billing2".into()))
+        );
+        assert!(Subdomain::parse("billing2", &[]).is_ok());
     }
 
     #[test]

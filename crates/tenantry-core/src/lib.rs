@@ -10,5 +10,7 @@ pub mod ids;
 pub mod settings;
 pub mod vault;
 
-pub use ids::{AdminId, DbServerId, Email, NameError, ServerName, TenantId};
+pub use ids::{
+    AdminId, DbServerId, Email, NameError, ServerName, Subdomain, SubdomainError, TenantId,
+};
 pub use settings::{LogFormat, Settings, SettingsError};

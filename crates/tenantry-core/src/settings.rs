@@ -46,6 +46,7 @@ pub struct Settings {
     pub security: SecuritySettings,
     pub pool: PoolSettings,
     pub log: LogSettings,
+    pub tenants: TenantSettings,
     /// The file the settings came from, if any (`None` = embedded default + environment).
     pub file: Option<PathBuf>,
 }
@@ -77,6 +78,12 @@ pub struct PoolSettings {
     pub idle_ttl_secs: u64,
     pub acquire_timeout_ms: u64,
     pub server_connection_budget: u32,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TenantSettings {
+    /// Subdomains refused in addition to the built-in list (`crate::ids::RESERVED_SUBDOMAINS`).
+    pub reserved_subdomains: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -177,6 +184,13 @@ struct Raw {
     security: RawSecurity,
     pool: RawPool,
     log: RawLog,
+    tenants: RawTenants,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTenants {
+    reserved_subdomains: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -236,6 +250,9 @@ server_connection_budget = 80
 [log]
 format = "pretty"
 level = "info"
+
+[tenants]
+reserved_subdomains = []
 "#;
 
 impl Settings {
@@ -268,6 +285,9 @@ impl Settings {
         builder = builder.add_source(
             Environment::with_prefix("TENANTRY")
                 .separator("__")
+                .list_separator(",")
+                .with_list_parse_key("tenants.reserved_subdomains")
+                .try_parsing(true)
                 .source(Some(env.clone().into_iter().collect())),
         );
         let raw: Raw = builder
@@ -375,6 +395,15 @@ impl Settings {
                 format,
                 level: raw.log.level,
             },
+            tenants: TenantSettings {
+                reserved_subdomains: raw
+                    .tenants
+                    .reserved_subdomains
+                    .into_iter()
+                    .map(|s| s.trim().to_ascii_lowercase())
+                    .filter(|s| !s.is_empty())
+                    .collect(),
+            },
             file: file.map(Path::to_owned),
         })
     }
@@ -472,6 +501,12 @@ mod tests {
         assert_eq!(s.server.listen.to_string(), "127.0.0.1:9001");
         assert_eq!(s.pool.acquire_timeout_ms, 50);
         assert_eq!(s.pool.server_connection_budget, 7);
+        let lists = Settings::load_from(
+            None,
+            env(&[("TENANTRY__TENANTS__RESERVED_SUBDOMAINS", "billing, Shop")]),
+        )
+        .unwrap();
+        assert_eq!(lists.tenants.reserved_subdomains, ["billing", "shop"]);
         assert!(
             matches!(&s.master.url, DatabaseUrl::Sqlite(p) if p == Path::new("/srv/t/master.db"))
         );

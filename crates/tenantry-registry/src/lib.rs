@@ -9,7 +9,9 @@ mod admins;
 mod audit;
 pub mod entity;
 mod error;
+mod operations;
 mod servers;
+mod tenants;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,10 +23,11 @@ use tenantry_core::vault::Vault;
 use tenantry_migrate::MigrationSource;
 
 pub use audit::AuditEntry;
-pub use entity::enums::{AdminRole, ServerDialect, ServerState, TenantStatus};
+pub use entity::enums::{AdminRole, OperationState, ServerDialect, ServerState, TenantStatus};
 pub use error::RegistryError;
-pub use servers::NewServer;
+pub use servers::{NewServer, admin_secret_context};
 pub use tenantry_migrate::{Dialect, MigrationReport};
+pub use tenants::{NewTenant, db_secret_context};
 
 /// The master registry's migrations, both dialects (`migrations-master/`).
 pub static MIGRATIONS: MigrationSource = tenantry_migrate::embed!("../../migrations-master");

@@ -108,3 +108,14 @@ impl Registry {
         Ok(SecretString::from(url.to_string()))
     }
 }
+
+impl Registry {
+    pub async fn server(&self, id: DbServerId) -> Result<db_server::Model, RegistryError> {
+        db_server::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound {
+                what: format!("server {id}"),
+            })
+    }
+}

@@ -19,6 +19,7 @@ pub struct Model {
     pub db_secret: Option<String>,
     pub db_secret_key_id: Option<String>,
     pub schema_version: Option<i32>,
+    pub migration_error: Option<String>,
     pub storage_limit_mb: Option<i64>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,

@@ -1,0 +1,184 @@
+//! Fleet migration: bring tenant databases to the latest schema, many at a time.
+//!
+//! Whether a tenant needs work is decided from the registry's `schema_version` alone, so a fleet
+//! with nothing pending is checked without opening a single tenant connection. Each attempt's
+//! outcome (version reached, error) is written back to the registry, so a re-run resumes where
+//! the last one stopped.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use futures::StreamExt;
+use serde::Serialize;
+use tenantry_core::TenantId;
+use tenantry_migrate::Dialect;
+use tenantry_registry::TenantStatus;
+use tenantry_registry::entity::tenant;
+
+use crate::{ProvisionError, Provisioner};
+
+#[derive(Debug, Clone, Copy)]
+pub struct FleetOptions {
+    /// Tenants migrated at once (≥ 1).
+    pub concurrency: usize,
+    /// Go on after a tenant fails; otherwise no new tenant is started after the first failure.
+    pub continue_on_error: bool,
+    /// Report what would be migrated without connecting to anything.
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case", tag = "outcome", content = "detail")]
+pub enum FleetOutcome {
+    UpToDate,
+    Migrated,
+    WouldMigrate,
+    /// Not migrated: its status forbids it (suspended roles cannot log in).
+    Skipped(String),
+    Failed(String),
+    /// Not started because an earlier tenant failed (without `--continue-on-error`).
+    NotAttempted,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TenantMigration {
+    pub tenant: String,
+    pub from: Option<i32>,
+    pub to: Option<i32>,
+    pub latest: Option<i32>,
+    #[serde(flatten)]
+    pub outcome: FleetOutcome,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct FleetReport {
+    pub tenants: Vec<TenantMigration>,
+    /// Tenant database connections opened by this run.
+    pub connections_opened: usize,
+}
+
+impl FleetReport {
+    pub fn count(&self, pred: impl Fn(&FleetOutcome) -> bool) -> usize {
+        self.tenants.iter().filter(|t| pred(&t.outcome)).count()
+    }
+
+    pub fn failed(&self) -> usize {
+        self.count(|o| matches!(o, FleetOutcome::Failed(_)))
+    }
+}
+
+fn dialect_of(tenant: &tenant::Model) -> Dialect {
+    if tenant.db_server_id.is_some() {
+        Dialect::Postgres
+    } else {
+        Dialect::Sqlite
+    }
+}
+
+impl Provisioner {
+    /// Migrates `tenants`; `progress` is called once per tenant as each finishes.
+    pub async fn migrate_tenants(
+        &self,
+        tenants: Vec<tenant::Model>,
+        options: FleetOptions,
+        progress: &(dyn Fn(&TenantMigration) + Sync),
+    ) -> Result<FleetReport, ProvisionError> {
+        let latest_pg = self.migrations.latest_version(Dialect::Postgres)?;
+        let latest_sqlite = self.migrations.latest_version(Dialect::Sqlite)?;
+        let stop = AtomicBool::new(false);
+        let opened = AtomicUsize::new(0);
+        let (stop, opened) = (&stop, &opened);
+
+        let results: Vec<TenantMigration> = futures::stream::iter(tenants)
+            .map(|tenant| async move {
+                let latest = match dialect_of(&tenant) {
+                    Dialect::Postgres => latest_pg,
+                    Dialect::Sqlite => latest_sqlite,
+                };
+                let outcome = if tenant.schema_version == latest {
+                    FleetOutcome::UpToDate
+                } else if tenant.status != TenantStatus::Active {
+                    FleetOutcome::Skipped(format!("{:?}", tenant.status).to_lowercase())
+                } else if options.dry_run {
+                    FleetOutcome::WouldMigrate
+                } else if stop.load(Ordering::SeqCst) {
+                    FleetOutcome::NotAttempted
+                } else {
+                    opened.fetch_add(1, Ordering::Relaxed);
+                    let outcome = self.migrate_one(&tenant).await;
+                    if matches!(outcome, (_, FleetOutcome::Failed(_))) && !options.continue_on_error
+                    {
+                        stop.store(true, Ordering::SeqCst);
+                    }
+                    let (to, outcome) = outcome;
+                    let result = TenantMigration {
+                        tenant: tenant.subdomain.clone(),
+                        from: tenant.schema_version,
+                        to,
+                        latest,
+                        outcome,
+                    };
+                    progress(&result);
+                    return result;
+                };
+                let result = TenantMigration {
+                    tenant: tenant.subdomain.clone(),
+                    from: tenant.schema_version,
+                    to: tenant.schema_version,
+                    latest,
+                    outcome,
+                };
+                progress(&result);
+                result
+            })
+            .buffer_unordered(options.concurrency.max(1))
+            .collect()
+            .await;
+        let mut results = results;
+        results.sort_by(|a, b| a.tenant.cmp(&b.tenant));
+        Ok(FleetReport {
+            tenants: results,
+            connections_opened: opened.load(Ordering::Relaxed),
+        })
+    }
+
+    /// Migrates one tenant and records the outcome (version reached, error) in the registry.
+    async fn migrate_one(&self, tenant: &tenant::Model) -> (Option<i32>, FleetOutcome) {
+        let id = TenantId::from(tenant.id);
+        let (version, error) = match self.connect_tenant(tenant).await {
+            Err(e) => (tenant.schema_version, Some(e.to_string())),
+            Ok(conn) => {
+                let result = tenantry_migrate::migrate(&conn, self.migrations).await;
+                let outcome = match result {
+                    Ok(report) => (report.current_version, None),
+                    Err(e) => {
+                        let reached = tenantry_migrate::applied_versions(&conn)
+                            .await
+                            .ok()
+                            .and_then(|v| v.last().copied())
+                            .or(tenant.schema_version);
+                        (reached, Some(crate::error_chain(&e)))
+                    }
+                };
+                conn.close().await.ok();
+                outcome
+            }
+        };
+        if let Err(e) = self
+            .registry
+            .record_schema_version(id, version, error.clone())
+            .await
+        {
+            return (
+                version,
+                FleetOutcome::Failed(format!("could not record the outcome: {e}")),
+            );
+        }
+        match error {
+            None => (version, FleetOutcome::Migrated),
+            Some(e) => {
+                tracing::warn!(tenant = %tenant.subdomain, error = %e, "tenant migration failed");
+                (version, FleetOutcome::Failed(e))
+            }
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Suspend, reactivate and delete. The registry status is the truth; the backend's login state
+//! follows it, and `reconcile` re-applies it after a crash.
+
+use serde_json::json;
+use tenantry_core::TenantId;
+use tenantry_registry::entity::tenant;
+use tenantry_registry::{AuditEntry, OperationState, TenantStatus};
+
+use crate::backend::Login;
+use crate::{ProvisionError, Provisioner};
+
+pub const SUSPEND_KIND: &str = "tenant.suspend";
+pub const REACTIVATE_KIND: &str = "tenant.reactivate";
+pub const DELETE_KIND: &str = "tenant.delete";
+
+impl Provisioner {
+    /// Suspends an active tenant: status `suspended` with `reason`, its role can no longer log in
+    /// and its open sessions end. Suspending a suspended tenant updates the reason.
+    pub async fn suspend(
+        &self,
+        reference: &str,
+        reason: &str,
+        actor: &str,
+    ) -> Result<tenant::Model, ProvisionError> {
+        let tenant = self.registry.find_tenant(reference).await?;
+        require(
+            &tenant,
+            &[TenantStatus::Active, TenantStatus::Suspended],
+            "suspend",
+        )?;
+        let id = TenantId::from(tenant.id);
+        let op = self
+            .registry
+            .start_operation(SUSPEND_KIND, Some(id), "status", json!({}))
+            .await?;
+        self.registry
+            .set_tenant_status(id, TenantStatus::Suspended, Some(reason.to_owned()))
+            .await?;
+        self.apply_login(&tenant, Login::Refused).await?;
+        self.audit(
+            actor,
+            "tenant.suspend",
+            id,
+            json!({ "subdomain": tenant.subdomain, "reason": reason }),
+        )
+        .await?;
+        self.registry
+            .finish_operation(op.id, OperationState::Succeeded, None)
+            .await?;
+        Ok(self.registry.find_tenant(&id.to_string()).await?)
+    }
+
+    /// Lifts a suspension: the role may log in again, status `active`.
+    pub async fn reactivate(
+        &self,
+        reference: &str,
+        actor: &str,
+    ) -> Result<tenant::Model, ProvisionError> {
+        let tenant = self.registry.find_tenant(reference).await?;
+        require(
+            &tenant,
+            &[TenantStatus::Suspended, TenantStatus::Active],
+            "reactivate",
+        )?;
+        let id = TenantId::from(tenant.id);
+        let op = self
+            .registry
+            .start_operation(REACTIVATE_KIND, Some(id), "login", json!({}))
+            .await?;
+        self.apply_login(&tenant, Login::Allowed).await?;
+        self.registry
+            .set_tenant_status(id, TenantStatus::Active, None)
+            .await?;
+        self.audit(
+            actor,
+            "tenant.reactivate",
+            id,
+            json!({ "subdomain": tenant.subdomain }),
+        )
+        .await?;
+        self.registry
+            .finish_operation(op.id, OperationState::Succeeded, None)
+            .await?;
+        Ok(self.registry.find_tenant(&id.to_string()).await?)
+    }
+
+    /// Deletes a tenant's database and role and leaves a tombstone row (status `deleted`), after
+    /// which the subdomain may be reused. `confirm` must equal the tenant's subdomain.
+    pub async fn delete(
+        &self,
+        reference: &str,
+        confirm: &str,
+        actor: &str,
+    ) -> Result<tenant::Model, ProvisionError> {
+        let tenant = self.registry.find_tenant(reference).await?;
+        if confirm != tenant.subdomain {
+            return Err(ProvisionError::Confirmation {
+                given: confirm.to_owned(),
+                expected: tenant.subdomain,
+            });
+        }
+        require(
+            &tenant,
+            &[
+                TenantStatus::Active,
+                TenantStatus::Suspended,
+                TenantStatus::Failed,
+            ],
+            "delete",
+        )?;
+        let id = TenantId::from(tenant.id);
+        let op = self
+            .registry
+            .start_operation(DELETE_KIND, Some(id), "drop", json!({}))
+            .await?;
+        self.finish_delete(&tenant).await?;
+        self.audit(
+            actor,
+            "tenant.delete",
+            id,
+            json!({ "subdomain": tenant.subdomain, "db_name": tenant.db_name }),
+        )
+        .await?;
+        self.registry
+            .finish_operation(op.id, OperationState::Succeeded, None)
+            .await?;
+        Ok(self.registry.tenant(id).await?.unwrap_or(tenant))
+    }
+
+    /// The idempotent body of a deletion, shared with `reconcile`.
+    pub(crate) async fn finish_delete(&self, tenant: &tenant::Model) -> Result<(), ProvisionError> {
+        let backend = self.backend(tenant.db_server_id).await?;
+        let db = Self::tenant_database(tenant)?;
+        backend.set_login(&db, Login::Refused).await?;
+        backend.drop_database(&db).await?;
+        backend.drop_role(&db).await?;
+        self.registry
+            .set_tenant_status(tenant.id.into(), TenantStatus::Deleted, None)
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn apply_login(
+        &self,
+        tenant: &tenant::Model,
+        login: Login,
+    ) -> Result<(), ProvisionError> {
+        let backend = self.backend(tenant.db_server_id).await?;
+        backend
+            .set_login(&Self::tenant_database(tenant)?, login)
+            .await?;
+        Ok(())
+    }
+
+    async fn audit(
+        &self,
+        actor: &str,
+        action: &'static str,
+        id: TenantId,
+        detail: serde_json::Value,
+    ) -> Result<(), ProvisionError> {
+        self.registry
+            .audit(AuditEntry {
+                actor: actor.to_owned(),
+                action,
+                tenant_id: Some(id),
+                ip: None,
+                detail,
+            })
+            .await?;
+        Ok(())
+    }
+}
+
+fn require(
+    tenant: &tenant::Model,
+    allowed: &[TenantStatus],
+    action: &'static str,
+) -> Result<(), ProvisionError> {
+    if allowed.contains(&tenant.status) {
+        Ok(())
+    } else {
+        Err(ProvisionError::InvalidState {
+            subdomain: tenant.subdomain.clone(),
+            status: format!("{:?}", tenant.status).to_lowercase(),
+            action,
+        })
+    }
+}

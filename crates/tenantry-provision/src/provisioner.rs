@@ -1,0 +1,133 @@
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use secrecy::ExposeSecret;
+use tenantry_core::DbServerId;
+use tenantry_migrate::MigrationSource;
+use tenantry_registry::entity::tenant;
+use tenantry_registry::{Registry, RegistryError};
+use uuid::Uuid;
+
+use crate::backend::postgres::PostgresBackend;
+use crate::backend::sqlite::SqliteBackend;
+use crate::backend::{DatabaseBackend, DbIdent, TenantDatabase};
+use crate::{ProvisionError, Step};
+
+/// Creates, changes and deletes tenant databases. Cheap to share behind an `Arc`; holds one
+/// small admin pool per PostgreSQL server it has touched.
+pub struct Provisioner {
+    pub(crate) registry: Registry,
+    sqlite: Arc<SqliteBackend>,
+    servers: Mutex<HashMap<Uuid, Arc<PostgresBackend>>>,
+    pub(crate) migrations: &'static MigrationSource,
+    pub(crate) reserved_subdomains: Vec<String>,
+    pub(crate) failpoint: Option<Step>,
+}
+
+impl Provisioner {
+    /// SQLite tenants live in `<data_dir>/tenants/`.
+    pub fn new(registry: Registry, data_dir: &Path) -> Self {
+        Self {
+            registry,
+            sqlite: Arc::new(SqliteBackend::new(data_dir.join("tenants"))),
+            servers: Mutex::new(HashMap::new()),
+            migrations: &tenantry_app::MIGRATIONS,
+            reserved_subdomains: Vec::new(),
+            failpoint: None,
+        }
+    }
+
+    /// The tenant schema to apply (tests substitute a source with extra versions).
+    pub fn with_migrations(mut self, migrations: &'static MigrationSource) -> Self {
+        self.migrations = migrations;
+        self
+    }
+
+    pub fn with_reserved_subdomains(mut self, reserved: Vec<String>) -> Self {
+        self.reserved_subdomains = reserved;
+        self
+    }
+
+    /// Test hook: stop `create` right after `step`, leaving everything as a crash would.
+    pub fn with_failpoint(mut self, step: Option<Step>) -> Self {
+        self.failpoint = step;
+        self
+    }
+
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    pub fn reserved_subdomains(&self) -> &[String] {
+        &self.reserved_subdomains
+    }
+
+    /// The backend holding databases of `server` (`None` = the local SQLite directory).
+    pub(crate) async fn backend(
+        &self,
+        server: Option<Uuid>,
+    ) -> Result<Arc<dyn DatabaseBackend>, ProvisionError> {
+        let Some(id) = server else {
+            return Ok(self.sqlite.clone());
+        };
+        if let Some(backend) = self.servers.lock().expect("server map lock").get(&id) {
+            return Ok(backend.clone());
+        }
+        let model = self.registry.server(DbServerId::from(id)).await?;
+        let url = self.registry.server_connect_url(&model)?;
+        let backend = Arc::new(PostgresBackend::new(&model.name, &url)?);
+        self.servers
+            .lock()
+            .expect("server map lock")
+            .insert(id, backend.clone());
+        Ok(backend)
+    }
+
+    /// The tenant's database and role names, re-validated from the registry row.
+    pub(crate) fn tenant_database(
+        tenant: &tenant::Model,
+    ) -> Result<TenantDatabase, ProvisionError> {
+        let invalid = |e: crate::backend::IdentError| {
+            ProvisionError::Registry(RegistryError::Invalid {
+                what: format!("database name of tenant {}: {e}", tenant.subdomain),
+            })
+        };
+        Ok(TenantDatabase {
+            name: DbIdent::parse(&tenant.db_name).map_err(invalid)?,
+            role: tenant
+                .db_user
+                .as_deref()
+                .map(DbIdent::parse)
+                .transpose()
+                .map_err(invalid)?,
+        })
+    }
+
+    /// Opens a short-lived connection to the tenant's database *as the tenant's own role*
+    /// (migrations and seed data are then owned by it, and run with its privileges only).
+    pub async fn connect_tenant(
+        &self,
+        tenant: &tenant::Model,
+    ) -> Result<DatabaseConnection, ProvisionError> {
+        let backend = self.backend(tenant.db_server_id).await?;
+        let db = Self::tenant_database(tenant)?;
+        let password = self.registry.tenant_db_password(tenant)?;
+        let url = backend.tenant_url(&db, password.as_ref());
+        let mut options = ConnectOptions::new(url.expose_secret().to_owned());
+        options
+            .max_connections(1)
+            .min_connections(0)
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(5))
+            .sqlx_logging(false);
+        Database::connect(options)
+            .await
+            .map_err(|e| ProvisionError::TenantConnect {
+                db: tenant.db_name.clone(),
+                message: e.to_string(),
+            })
+    }
+}

@@ -1,0 +1,262 @@
+//! `reconcile`: finish or roll back operations a crash interrupted, then report drift between
+//! the registry and what the servers actually hold.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde::Serialize;
+use tenantry_registry::entity::{operation, tenant};
+use tenantry_registry::{OperationState, TenantStatus};
+use uuid::Uuid;
+
+use crate::backend::Login;
+use crate::create::{CREATE_KIND, CreateParams};
+use crate::lifecycle::{DELETE_KIND, REACTIVATE_KIND, SUSPEND_KIND};
+use crate::{ProvisionError, Provisioner};
+
+#[derive(Debug, Default, Serialize)]
+pub struct ReconcileReport {
+    /// Interrupted operations, and what was done about each.
+    pub operations: Vec<Resolution>,
+    pub drift: Vec<Drift>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Resolution {
+    pub operation: Uuid,
+    pub kind: String,
+    pub subdomain: Option<String>,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case", tag = "outcome", content = "detail")]
+pub enum Outcome {
+    RolledBack,
+    Completed,
+    /// Could not be resolved now (e.g. server unreachable); left running for the next attempt.
+    Failed(String),
+}
+
+/// A disagreement between the registry and a backend.
+#[derive(Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Drift {
+    /// A tenant-named database no live registry row owns.
+    OrphanDatabase { server: String, database: String },
+    /// A tenant-named role no live registry row owns.
+    OrphanRole { server: String, role: String },
+    /// A live tenant whose database does not exist.
+    MissingDatabase { tenant: String, database: String },
+    /// The registry's schema_version differs from the database's migration history.
+    SchemaVersion {
+        tenant: String,
+        registry: Option<i32>,
+        database: Option<i32>,
+    },
+    /// A live tenant's database could not be opened with its own credentials.
+    TenantUnreachable { tenant: String, error: String },
+    /// The server could not be inspected.
+    Unreachable { server: String, error: String },
+}
+
+impl Provisioner {
+    /// Resolves every operation that has not moved for `stale_after` (a live operation in
+    /// another process moves at every step), then inspects every backend for drift.
+    pub async fn reconcile(
+        &self,
+        stale_after: Duration,
+    ) -> Result<ReconcileReport, ProvisionError> {
+        let cutoff = chrono::Utc::now()
+            - chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::zero());
+        let mut report = ReconcileReport::default();
+        for op in self.registry.stale_operations(cutoff).await? {
+            let subdomain = op
+                .params
+                .get("subdomain")
+                .and_then(|s| s.as_str())
+                .map(str::to_owned);
+            let outcome = match self.resolve(&op).await {
+                Ok(outcome) => outcome,
+                Err(e) => {
+                    self.registry.bump_operation_attempts(op.id).await?;
+                    Outcome::Failed(e.to_string())
+                }
+            };
+            tracing::info!(operation = %op.id, kind = %op.kind, ?outcome, "reconciled interrupted operation");
+            report.operations.push(Resolution {
+                operation: op.id,
+                kind: op.kind.clone(),
+                subdomain,
+                outcome,
+            });
+        }
+        report.drift = self.drift().await?;
+        Ok(report)
+    }
+
+    async fn resolve(&self, op: &operation::Model) -> Result<Outcome, ProvisionError> {
+        let tenant = match op.tenant_id {
+            Some(id) => self.registry.tenant(id.into()).await?,
+            None => None,
+        };
+        let outcome = match op.kind.as_str() {
+            CREATE_KIND => {
+                if tenant
+                    .as_ref()
+                    .is_some_and(|t| t.status == TenantStatus::Active)
+                {
+                    // Crashed after activation, before the operation was closed.
+                    Outcome::Completed
+                } else {
+                    let params: CreateParams =
+                        serde_json::from_value(op.params.clone()).map_err(|e| {
+                            ProvisionError::Registry(tenantry_registry::RegistryError::Invalid {
+                                what: format!("params of operation {}: {e}", op.id),
+                            })
+                        })?;
+                    self.roll_back_create(&params).await?;
+                    Outcome::RolledBack
+                }
+            }
+            DELETE_KIND => {
+                if let Some(tenant) = tenant
+                    .as_ref()
+                    .filter(|t| t.status != TenantStatus::Deleted)
+                {
+                    self.finish_delete(tenant).await?;
+                }
+                Outcome::Completed
+            }
+            SUSPEND_KIND | REACTIVATE_KIND => {
+                // The status is the truth: make the role's login agree with it.
+                if let Some(tenant) = tenant.as_ref() {
+                    let login = match tenant.status {
+                        TenantStatus::Active => Some(Login::Allowed),
+                        TenantStatus::Suspended => Some(Login::Refused),
+                        _ => None,
+                    };
+                    if let Some(login) = login {
+                        self.apply_login(tenant, login).await?;
+                    }
+                }
+                Outcome::Completed
+            }
+            other => Outcome::Failed(format!("unknown operation kind {other:?}")),
+        };
+        let state = match &outcome {
+            Outcome::RolledBack => OperationState::RolledBack,
+            Outcome::Completed => OperationState::Succeeded,
+            Outcome::Failed(_) => return Ok(outcome),
+        };
+        self.registry
+            .finish_operation(op.id, state, Some("resolved by reconcile".into()))
+            .await?;
+        Ok(outcome)
+    }
+
+    /// Compares every backend's tenant databases and roles with the registry.
+    async fn drift(&self) -> Result<Vec<Drift>, ProvisionError> {
+        let tenants = self.registry.list_tenants(None).await?;
+        let mut drift = Vec::new();
+        let mut places: Vec<(Option<Uuid>, String)> = vec![(None, "sqlite".into())];
+        for server in self.registry.list_servers().await? {
+            places.push((Some(server.id), server.name));
+        }
+        for (server_id, server_name) in places {
+            let here: Vec<&tenant::Model> = tenants
+                .iter()
+                .filter(|t| t.db_server_id == server_id)
+                .collect();
+            if let Err(e) = self
+                .drift_on(server_id, &server_name, &here, &mut drift)
+                .await
+            {
+                drift.push(Drift::Unreachable {
+                    server: server_name,
+                    error: e.to_string(),
+                });
+            }
+        }
+        Ok(drift)
+    }
+
+    async fn drift_on(
+        &self,
+        server_id: Option<Uuid>,
+        server: &str,
+        tenants: &[&tenant::Model],
+        drift: &mut Vec<Drift>,
+    ) -> Result<(), ProvisionError> {
+        let backend = self.backend(server_id).await?;
+        let databases: HashSet<String> = backend.list_databases().await?.into_iter().collect();
+        let roles: HashSet<String> = backend.list_roles().await?.into_iter().collect();
+        let owned_dbs: HashSet<&str> = tenants.iter().map(|t| t.db_name.as_str()).collect();
+        let owned_roles: HashSet<&str> = tenants
+            .iter()
+            .filter_map(|t| t.db_user.as_deref())
+            .collect();
+        let mut orphans: Vec<&String> = databases
+            .iter()
+            .filter(|d| !owned_dbs.contains(d.as_str()))
+            .collect();
+        orphans.sort();
+        drift.extend(orphans.into_iter().map(|d| Drift::OrphanDatabase {
+            server: server.to_owned(),
+            database: d.clone(),
+        }));
+        let mut orphan_roles: Vec<&String> = roles
+            .iter()
+            .filter(|r| !owned_roles.contains(r.as_str()))
+            .collect();
+        orphan_roles.sort();
+        drift.extend(orphan_roles.into_iter().map(|r| Drift::OrphanRole {
+            server: server.to_owned(),
+            role: r.clone(),
+        }));
+        for tenant in tenants {
+            if !matches!(
+                tenant.status,
+                TenantStatus::Active | TenantStatus::Suspended
+            ) {
+                continue;
+            }
+            if !databases.contains(&tenant.db_name) {
+                drift.push(Drift::MissingDatabase {
+                    tenant: tenant.subdomain.clone(),
+                    database: tenant.db_name.clone(),
+                });
+                continue;
+            }
+            if tenant.status == TenantStatus::Suspended {
+                continue; // its role cannot log in; its version was checked when it was active
+            }
+            let applied = match self.connect_tenant(tenant).await {
+                Ok(conn) => {
+                    let applied = tenantry_migrate::applied_versions(&conn).await;
+                    conn.close().await.ok();
+                    applied.map_err(ProvisionError::from)
+                }
+                Err(e) => Err(e),
+            };
+            let actual = match applied {
+                Ok(versions) => versions.last().copied(),
+                Err(e) => {
+                    drift.push(Drift::TenantUnreachable {
+                        tenant: tenant.subdomain.clone(),
+                        error: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            if actual != tenant.schema_version {
+                drift.push(Drift::SchemaVersion {
+                    tenant: tenant.subdomain.clone(),
+                    registry: tenant.schema_version,
+                    database: actual,
+                });
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,141 @@
+//! A throwaway master plus a provisioner over one backend: the test server's PostgreSQL (tenant
+//! databases on the shared test cluster) or a SQLite directory.
+
+#![allow(dead_code)] // each test file uses part of this harness
+
+use std::sync::{Arc, OnceLock};
+
+use sea_orm::{ConnectionTrait, Statement};
+use secrecy::SecretString;
+use tenantry_core::settings::DatabaseUrl;
+use tenantry_core::vault::{KeyRing, Vault, hash_password};
+use tenantry_core::{Email, ServerName, Subdomain};
+use tenantry_provision::{CreateTenant, Provisioner};
+use tenantry_registry::entity::tenant;
+use tenantry_registry::{NewServer, Registry, ServerDialect};
+use tenantry_test_utils::{Dialect, TestDb, pg_admin, pg_admin_url};
+
+pub const SERVER: &str = "pg-test";
+
+/// Tenant migrations V1 (the real schema) + V2 (a fixture), for fleet tests.
+pub static TENANT_V2: tenantry_migrate::MigrationSource =
+    tenantry_migrate::embed!("tests/fixtures/tenant-v2");
+
+pub struct Env {
+    pub master: TestDb,
+    pub backend: Dialect,
+    pub registry: Registry,
+}
+
+impl Env {
+    /// A migrated master of the same dialect as `backend`; for PostgreSQL, the test server is
+    /// registered so tenants are placed on it.
+    pub async fn new(backend: Dialect) -> Self {
+        let master = TestDb::new(backend).await;
+        let ring = KeyRing::from_keys(KeyRing::generate_key(), vec![]);
+        let registry = Registry::connect(
+            &DatabaseUrl::parse(master.url()).unwrap(),
+            Arc::new(Vault::new(ring)),
+        )
+        .await
+        .unwrap();
+        registry.migrate().await.unwrap();
+        if backend == Dialect::Postgres {
+            let url = pg_admin_url();
+            registry
+                .add_server(NewServer {
+                    name: ServerName::parse(SERVER).unwrap(),
+                    dialect: ServerDialect::Postgres,
+                    url: url.rsplit_once('/').unwrap().0.to_owned(),
+                    admin_password: None,
+                    capacity: 10_000,
+                })
+                .await
+                .unwrap();
+        }
+        Self {
+            master,
+            backend,
+            registry,
+        }
+    }
+
+    pub fn provisioner(&self) -> Provisioner {
+        Provisioner::new(self.registry.clone(), self.master.dir())
+    }
+
+    pub async fn create(&self, p: &Provisioner, subdomain: &str) -> tenant::Model {
+        p.create(request(subdomain))
+            .await
+            .unwrap_or_else(|e| panic!("create {subdomain}: {e}"))
+            .tenant
+    }
+
+    /// Whether anything of `tenant` remains on its backend: database (or file) or role.
+    pub async fn leftovers(&self, db_name: &str) -> Vec<String> {
+        let mut found = Vec::new();
+        match self.backend {
+            Dialect::Sqlite => {
+                for suffix in ["db", "db-wal", "db-shm"] {
+                    let path = self
+                        .master
+                        .dir()
+                        .join("tenants")
+                        .join(format!("{db_name}.{suffix}"));
+                    if path.exists() {
+                        found.push(path.display().to_string());
+                    }
+                }
+            }
+            Dialect::Postgres => {
+                let admin = pg_admin().await;
+                for (catalog, column) in [("pg_database", "datname"), ("pg_roles", "rolname")] {
+                    let rows = admin
+                        .query_all_raw(Statement::from_sql_and_values(
+                            admin.get_database_backend(),
+                            format!("SELECT {column} AS n FROM {catalog} WHERE {column} = $1"),
+                            [db_name.into()],
+                        ))
+                        .await
+                        .unwrap();
+                    found.extend(rows.iter().map(|_| format!("{catalog}: {db_name}")));
+                }
+            }
+        }
+        found
+    }
+}
+
+/// One argon2id hash shared by every tenant admin in a test run: hashing is deliberately slow.
+pub fn admin_hash() -> String {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| hash_password(&SecretString::from("tenant-admin-pw")).unwrap())
+        .clone()
+}
+
+pub fn request(subdomain: &str) -> CreateTenant {
+    CreateTenant {
+        subdomain: Subdomain::parse(subdomain, &[]).unwrap(),
+        name: format!("{subdomain} Ltd"),
+        plan: "standard".into(),
+        admin_email: Email::parse(&format!("admin@{subdomain}.example")).unwrap(),
+        admin_password_hash: admin_hash(),
+        server: None,
+    }
+}
+
+pub async fn count(conn: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
+    let row = conn
+        .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index::<i64>(0).unwrap()
+}
+
+pub fn dialect(d: Dialect) -> tenantry_migrate::Dialect {
+    match d {
+        Dialect::Postgres => tenantry_migrate::Dialect::Postgres,
+        Dialect::Sqlite => tenantry_migrate::Dialect::Sqlite,
+    }
+}

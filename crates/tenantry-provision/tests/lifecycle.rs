@@ -1,0 +1,169 @@
+//! Create → suspend → reactivate → delete → reuse, on PostgreSQL and SQLite, and cross-tenant
+//! isolation by real connection attempts.
+
+mod common;
+
+use common::{Env, count};
+use sea_orm::{ConnectOptions, Database};
+use secrecy::ExposeSecret;
+use tenantry_provision::ProvisionError;
+use tenantry_registry::TenantStatus;
+use tenantry_test_utils::{Dialect, pg_admin_url};
+
+#[tokio::test]
+async fn full_lifecycle_leaves_nothing_behind() {
+    for backend in Dialect::ALL {
+        let env = Env::new(backend).await;
+        let p = env.provisioner();
+        let acme = env.create(&p, "acme").await;
+        assert_eq!(acme.status, TenantStatus::Active, "{backend:?}");
+        assert_eq!(
+            acme.schema_version,
+            tenantry_app::MIGRATIONS
+                .latest_version(common::dialect(backend))
+                .unwrap()
+        );
+        assert_eq!(acme.db_server_id.is_some(), backend == Dialect::Postgres);
+        assert!(acme.db_name.starts_with("t_acme_"), "{}", acme.db_name);
+
+        let conn = p.connect_tenant(&acme).await.unwrap();
+        assert!(
+            count(&conn, "SELECT COUNT(*) FROM ledgers").await >= 10,
+            "chart of accounts seeded"
+        );
+        assert_eq!(
+            count(
+                &conn,
+                "SELECT COUNT(*) FROM users WHERE email = 'admin@acme.example'"
+            )
+            .await,
+            1
+        );
+        conn.close().await.unwrap();
+
+        let suspended = p.suspend("acme", "unpaid invoice", "test").await.unwrap();
+        assert_eq!(suspended.status, TenantStatus::Suspended);
+        assert_eq!(suspended.status_reason.as_deref(), Some("unpaid invoice"));
+        if backend == Dialect::Postgres {
+            let refused = p.connect_tenant(&suspended).await;
+            assert!(
+                matches!(refused, Err(ProvisionError::TenantConnect { .. })),
+                "suspended role still logs in"
+            );
+        }
+        let active = p.reactivate("acme", "test").await.unwrap();
+        assert_eq!(active.status, TenantStatus::Active);
+        assert_eq!(active.status_reason, None);
+        p.connect_tenant(&active)
+            .await
+            .expect("reactivated role logs in")
+            .close()
+            .await
+            .unwrap();
+
+        let wrong = p.delete("acme", "acme-typo", "test").await;
+        assert!(
+            matches!(wrong, Err(ProvisionError::Confirmation { .. })),
+            "{wrong:?}"
+        );
+        assert!(
+            !env.leftovers(&acme.db_name).await.is_empty(),
+            "a refused delete must not touch the database"
+        );
+
+        let deleted = p.delete("acme", "acme", "test").await.unwrap();
+        assert_eq!(deleted.status, TenantStatus::Deleted);
+        assert!(deleted.deleted_at.is_some());
+        assert_eq!(
+            env.leftovers(&acme.db_name).await,
+            Vec::<String>::new(),
+            "{backend:?}"
+        );
+        assert!(matches!(
+            p.suspend("acme", "x", "test").await,
+            Err(ProvisionError::Registry(_))
+        ));
+
+        let again = env.create(&p, "acme").await;
+        assert_ne!(again.id, acme.id);
+        assert_ne!(again.db_name, acme.db_name);
+        let audit: Vec<String> = env
+            .registry
+            .recent_audit(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.action)
+            .collect();
+        assert!(
+            audit.contains(&"tenant.suspend".to_owned())
+                && audit.contains(&"tenant.delete".to_owned()),
+            "{audit:?}"
+        );
+        p.delete("acme", "acme", "test").await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_role_reaches_only_its_own_database() {
+    let env = Env::new(Dialect::Postgres).await;
+    let p = env.provisioner();
+    let a = env.create(&p, "alpha").await;
+    let b = env.create(&p, "bravo").await;
+    let a_password = env.registry.tenant_db_password(&a).unwrap().unwrap();
+
+    let server = url::Url::parse(&pg_admin_url()).unwrap();
+    let as_a = |database: &str| {
+        let mut url = server.clone();
+        url.set_username(a.db_user.as_deref().unwrap()).unwrap();
+        url.set_password(Some(a_password.expose_secret())).unwrap();
+        url.set_path(database);
+        let mut options = ConnectOptions::new(url.to_string());
+        options.max_connections(1).sqlx_logging(false);
+        options
+    };
+    let own = Database::connect(as_a(&a.db_name))
+        .await
+        .expect("alpha reaches its own database");
+    own.close().await.unwrap();
+
+    let master_name = env.master.url().rsplit_once('/').unwrap().1.to_owned();
+    for other in [b.db_name.as_str(), master_name.as_str()] {
+        let err = Database::connect(as_a(other))
+            .await
+            .expect_err("cross-database connection must fail");
+        assert!(
+            err.to_string().contains("permission denied"),
+            "{other}: {err}"
+        );
+    }
+    for t in ["alpha", "bravo"] {
+        p.delete(t, t, "test").await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn concurrent_creates_of_one_subdomain_let_exactly_one_win() {
+    for backend in Dialect::ALL {
+        let env = Env::new(backend).await;
+        let (p1, p2) = (env.provisioner(), env.provisioner());
+        let (r1, r2) = tokio::join!(
+            p1.create(common::request("race")),
+            p2.create(common::request("race"))
+        );
+        let (ok, err) = match (r1, r2) {
+            (Ok(ok), Err(err)) | (Err(err), Ok(ok)) => (ok, err),
+            (a, b) => panic!(
+                "{backend:?}: expected one winner, got {:?} and {:?}",
+                a.map(|c| c.tenant.id),
+                b.map(|c| c.tenant.id)
+            ),
+        };
+        assert!(err.is_conflict(), "{backend:?}: loser got {err}");
+        assert!(err.to_string().contains("already exists"), "{err}");
+        assert_eq!(ok.tenant.status, TenantStatus::Active);
+        let live = env.registry.list_tenants(None).await.unwrap();
+        assert_eq!(live.len(), 1, "{backend:?}: {live:?}");
+        p1.delete("race", "race", "test").await.unwrap();
+    }
+}

@@ -1,0 +1,198 @@
+use chrono::Utc;
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+};
+use secrecy::SecretString;
+use tenantry_core::ids::{DbServerId, Subdomain, TenantId};
+use tenantry_core::vault::{SealedSecret, SecretContext};
+use uuid::Uuid;
+
+use crate::entity::{plan, tenant};
+use crate::{Registry, RegistryError, TenantStatus};
+
+/// The vault context of a tenant role's password: bound to the tenant row and the field.
+pub fn db_secret_context(id: TenantId) -> SecretContext {
+    SecretContext::new("tenants", id, "db_password")
+}
+
+/// A tenant row as first written, in status `provisioning`. Database names are derived by the
+/// provisioner; the role password is sealed here, before the row is written.
+#[derive(Debug)]
+pub struct NewTenant {
+    pub id: TenantId,
+    pub subdomain: Subdomain,
+    pub name: String,
+    pub plan_id: String,
+    pub db_server_id: Option<DbServerId>,
+    pub db_name: String,
+    pub db_user: Option<String>,
+    pub db_password: Option<SecretString>,
+    pub storage_limit_mb: Option<i64>,
+}
+
+impl Registry {
+    /// Writes the tenant row in status `provisioning`. A live tenant with the same subdomain →
+    /// `Conflict` (the partial unique index decides, so two concurrent creates cannot both win).
+    pub async fn reserve_tenant(&self, new: NewTenant) -> Result<tenant::Model, RegistryError> {
+        let sealed: Option<SealedSecret> = new
+            .db_password
+            .as_ref()
+            .map(|p| self.vault.seal(p, &db_secret_context(new.id)))
+            .transpose()?;
+        let now = Utc::now();
+        tenant::ActiveModel {
+            id: Set(new.id.as_uuid()),
+            subdomain: Set(new.subdomain.as_str().to_owned()),
+            name: Set(new.name),
+            status: Set(TenantStatus::Provisioning),
+            status_reason: Set(None),
+            plan_id: Set(new.plan_id),
+            db_server_id: Set(new.db_server_id.map(|s| s.as_uuid())),
+            db_name: Set(new.db_name),
+            db_user: Set(new.db_user),
+            db_secret_key_id: Set(sealed.as_ref().map(|s| s.key_id().to_string())),
+            db_secret: Set(sealed.map(SealedSecret::into_string)),
+            schema_version: Set(None),
+            migration_error: Set(None),
+            storage_limit_mb: Set(new.storage_limit_mb),
+            created_at: Set(now),
+            updated_at: Set(now),
+            deleted_at: Set(None),
+        }
+        .insert(&self.db)
+        .await
+        .map_err(|e| RegistryError::conflict_or_db(e, || format!("tenant {}", new.subdomain)))
+    }
+
+    pub async fn tenant(&self, id: TenantId) -> Result<Option<tenant::Model>, RegistryError> {
+        Ok(tenant::Entity::find_by_id(id.as_uuid())
+            .one(&self.db)
+            .await?)
+    }
+
+    /// The live (not deleted) tenant with this subdomain.
+    pub async fn live_tenant_by_subdomain(
+        &self,
+        subdomain: &str,
+    ) -> Result<Option<tenant::Model>, RegistryError> {
+        Ok(tenant::Entity::find()
+            .filter(tenant::Column::Subdomain.eq(subdomain))
+            .filter(tenant::Column::Status.ne(TenantStatus::Deleted))
+            .one(&self.db)
+            .await?)
+    }
+
+    /// Looks a tenant up by id or by live subdomain, as operators type it (`T` in the CLI).
+    pub async fn find_tenant(&self, reference: &str) -> Result<tenant::Model, RegistryError> {
+        let found = match reference.parse::<Uuid>() {
+            Ok(id) => self.tenant(id.into()).await?,
+            Err(_) => self.live_tenant_by_subdomain(reference).await?,
+        };
+        found.ok_or_else(|| RegistryError::NotFound {
+            what: format!("tenant {reference}"),
+        })
+    }
+
+    /// Tenants, oldest first; `status = None` lists every live (not deleted) tenant.
+    pub async fn list_tenants(
+        &self,
+        status: Option<TenantStatus>,
+    ) -> Result<Vec<tenant::Model>, RegistryError> {
+        let query = tenant::Entity::find().order_by_asc(tenant::Column::CreatedAt);
+        let query = match status {
+            Some(status) => query.filter(tenant::Column::Status.eq(status)),
+            None => query.filter(tenant::Column::Status.ne(TenantStatus::Deleted)),
+        };
+        Ok(query.all(&self.db).await?)
+    }
+
+    pub async fn count_tenants_on_server(&self, server: DbServerId) -> Result<u64, RegistryError> {
+        Ok(tenant::Entity::find()
+            .filter(tenant::Column::DbServerId.eq(server.as_uuid()))
+            .filter(tenant::Column::Status.ne(TenantStatus::Deleted))
+            .count(&self.db)
+            .await?)
+    }
+
+    /// Sets status and reason (the reason is cleared when `None`).
+    pub async fn set_tenant_status(
+        &self,
+        id: TenantId,
+        status: TenantStatus,
+        reason: Option<String>,
+    ) -> Result<(), RegistryError> {
+        let now = Utc::now();
+        let mut update = tenant::Entity::update_many()
+            .col_expr(tenant::Column::Status, Expr::value(status))
+            .col_expr(tenant::Column::StatusReason, Expr::value(reason))
+            .col_expr(tenant::Column::UpdatedAt, Expr::value(now));
+        if status == TenantStatus::Deleted {
+            update = update.col_expr(tenant::Column::DeletedAt, Expr::value(now));
+        }
+        let result = update
+            .filter(tenant::Column::Id.eq(id.as_uuid()))
+            .exec(&self.db)
+            .await?;
+        if result.rows_affected == 0 {
+            return Err(RegistryError::NotFound {
+                what: format!("tenant {id}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Records the outcome of a migration attempt: the version the tenant's database is at and
+    /// the error, if it failed (cleared on success).
+    pub async fn record_schema_version(
+        &self,
+        id: TenantId,
+        version: Option<i32>,
+        error: Option<String>,
+    ) -> Result<(), RegistryError> {
+        tenant::Entity::update_many()
+            .col_expr(tenant::Column::SchemaVersion, Expr::value(version))
+            .col_expr(tenant::Column::MigrationError, Expr::value(error))
+            .col_expr(tenant::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(tenant::Column::Id.eq(id.as_uuid()))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// Removes a tenant row that never became active (rollback of a failed provisioning).
+    /// Refuses to touch a row in any other status.
+    pub async fn remove_unprovisioned_tenant(&self, id: TenantId) -> Result<bool, RegistryError> {
+        let result = tenant::Entity::delete_many()
+            .filter(tenant::Column::Id.eq(id.as_uuid()))
+            .filter(tenant::Column::Status.eq(TenantStatus::Provisioning))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected > 0)
+    }
+
+    /// Opens the tenant role's sealed password, if it has one.
+    pub fn tenant_db_password(
+        &self,
+        tenant: &tenant::Model,
+    ) -> Result<Option<SecretString>, RegistryError> {
+        tenant
+            .db_secret
+            .as_deref()
+            .map(|sealed| {
+                self.vault
+                    .open(sealed, &db_secret_context(tenant.id.into()))
+            })
+            .transpose()
+            .map_err(Into::into)
+    }
+
+    pub async fn plan(&self, id: &str) -> Result<plan::Model, RegistryError> {
+        plan::Entity::find_by_id(id.to_owned())
+            .one(&self.db)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound {
+                what: format!("plan {id}"),
+            })
+    }
+}
