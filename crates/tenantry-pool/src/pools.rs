@@ -1,0 +1,327 @@
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use moka::future::Cache;
+use moka::policy::EvictionPolicy;
+use sea_orm::DatabaseConnection;
+use tenantry_core::TenantId;
+use tokio::runtime::Handle;
+
+use crate::connect;
+use crate::state::{Plan, Slot, State};
+use crate::stats::{Counters, PoolStats, ServerStats};
+use crate::target::{ServerKey, TargetResolver, TenantTarget};
+use crate::{PoolConfig, PoolError};
+
+/// Shared by the handle, the cache's eviction listener and outstanding leases.
+struct Inner {
+    config: PoolConfig,
+    state: Mutex<State>,
+    counters: Counters,
+    runtime: Handle,
+}
+
+impl Inner {
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic under this lock would be a bug in state.rs; the bookkeeping stays usable.
+        self.state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Closes slots in the background; each permit is released only once its close is done,
+    /// so the server never sees more connections than the budget.
+    fn close_later(self: &Arc<Self>, slots: Vec<(ServerKey, Slot)>) {
+        for (server, slot) in slots {
+            let inner = self.clone();
+            self.runtime.spawn(async move {
+                slot.conn.close().await.ok();
+                inner.state().closed(server);
+            });
+        }
+    }
+
+    fn retire(self: &Arc<Self>, tenant: TenantId) {
+        let idle = self.state().retire(tenant);
+        self.close_later(idle);
+    }
+}
+
+/// The per-tenant connection cache. Cheap to clone; pass it explicitly (no global).
+#[derive(Clone)]
+pub struct TenantPools {
+    inner: Arc<Inner>,
+    targets: Cache<TenantId, Arc<TenantTarget>>,
+    failures: Cache<TenantId, PoolError>,
+    resolver: Arc<dyn TargetResolver>,
+}
+
+impl TenantPools {
+    /// Must be called within a Tokio runtime (closing connections is spawned on it).
+    pub fn new(config: PoolConfig, resolver: Arc<dyn TargetResolver>) -> Self {
+        let inner = Arc::new(Inner {
+            state: Mutex::new(State::default()),
+            counters: Counters::default(),
+            runtime: Handle::current(),
+            config,
+        });
+        let listener = inner.clone();
+        let targets = Cache::builder()
+            .max_capacity(inner.config.max_cached_tenants)
+            .time_to_idle(inner.config.idle_ttl)
+            // LRU, not TinyLFU: a brand-new tenant must always be admitted.
+            .eviction_policy(EvictionPolicy::lru())
+            .eviction_listener(move |tenant: Arc<TenantId>, _, _cause| {
+                Counters::bump(&listener.counters.evictions);
+                listener.retire(*tenant);
+            })
+            .build();
+        let failures = Cache::builder()
+            .max_capacity(100_000)
+            .time_to_live(inner.config.negative_ttl)
+            .build();
+        Self {
+            inner,
+            targets,
+            failures,
+            resolver,
+        }
+    }
+
+    /// Leases a connection to `tenant`'s database, as its own role. Drop it to give it back.
+    pub async fn acquire(&self, tenant: TenantId) -> Result<TenantConnection, PoolError> {
+        if let Some(err) = self.failures.get(&tenant).await {
+            Counters::bump(&self.inner.counters.fast_failures);
+            return Err(err);
+        }
+        let resolver = self.resolver.clone();
+        let target = self
+            .targets
+            .try_get_with(tenant, async move {
+                resolver.resolve(tenant).await.map(Arc::new)
+            })
+            .await
+            .map_err(|e| (*e).clone())?;
+
+        let config = &self.inner.config;
+        let deadline = Instant::now() + config.acquire_timeout;
+        let mut waited = false;
+        loop {
+            let plan = self
+                .inner
+                .state()
+                .plan(tenant, &target, config.server_budget);
+            let (generation, victim) = match plan {
+                Plan::Take(slot, generation) => {
+                    Counters::bump(&self.inner.counters.hits);
+                    return Ok(self.lease(tenant, generation, slot));
+                }
+                Plan::Open(generation) => (generation, None),
+                Plan::Steal(victim, generation) => {
+                    Counters::bump(&self.inner.counters.steals);
+                    (generation, Some(victim))
+                }
+                Plan::Wait(notified) => {
+                    if !waited {
+                        waited = true;
+                        Counters::bump(&self.inner.counters.waits);
+                    }
+                    if tokio::time::timeout_at(deadline.into(), notified)
+                        .await
+                        .is_err()
+                    {
+                        Counters::bump(&self.inner.counters.timeouts);
+                        return Err(PoolError::Exhausted {
+                            tenant,
+                            waited: config.acquire_timeout,
+                        });
+                    }
+                    continue;
+                }
+            };
+            return self.open(tenant, &target, generation, victim).await;
+        }
+    }
+
+    /// Opens a slot on a permit already counted for `tenant` (fresh, or taken from `victim`,
+    /// which is closed first so the budget holds even for a moment). Cancellation-safe: if the
+    /// caller goes away mid-way, the guard gives the permit back once the victim is closed.
+    async fn open(
+        &self,
+        tenant: TenantId,
+        target: &TenantTarget,
+        generation: u64,
+        victim: Option<Slot>,
+    ) -> Result<TenantConnection, PoolError> {
+        let mut pending = PendingOpen {
+            inner: self.inner.clone(),
+            tenant,
+            server: target.server,
+            victim_closed: victim.map(|v| {
+                self.inner.runtime.spawn(async move {
+                    v.conn.close().await.ok();
+                })
+            }),
+            done: false,
+        };
+        if let Some(closing) = pending.victim_closed.take() {
+            closing.await.ok();
+        }
+        Counters::bump(&self.inner.counters.opens);
+        let opened = connect::open(&target.url, self.inner.config.connect_timeout).await;
+        pending.done = true;
+        match opened {
+            Ok(conn) => {
+                self.inner.state().opened(tenant);
+                Ok(self.lease(tenant, generation, Slot { conn }))
+            }
+            Err(message) => {
+                Counters::bump(&self.inner.counters.open_failures);
+                self.inner.state().open_failed(tenant, target.server);
+                tracing::warn!(%tenant, error = %message, "tenant database unavailable");
+                let err = PoolError::Unavailable { tenant, message };
+                self.failures.insert(tenant, err.clone()).await;
+                // Its target may be stale (moved, credentials rotated): resolve afresh next time.
+                self.targets.invalidate(&tenant).await;
+                Err(err)
+            }
+        }
+    }
+
+    fn lease(&self, tenant: TenantId, generation: u64, slot: Slot) -> TenantConnection {
+        TenantConnection {
+            inner: self.inner.clone(),
+            tenant,
+            generation,
+            slot: Some(slot),
+        }
+    }
+
+    /// Forgets the tenant: idle connections close now, leased ones when released; the next
+    /// request resolves it afresh (or is refused by its status). For suspend, delete, credential
+    /// rotation and move.
+    pub async fn invalidate(&self, tenant: TenantId) {
+        self.targets.invalidate(&tenant).await;
+        self.failures.invalidate(&tenant).await;
+        // The listener retires it too; retiring twice is harmless and covers an uncached tenant.
+        self.inner.retire(tenant);
+    }
+
+    /// One round of housekeeping: moka's pending evictions, and idle connections beyond each
+    /// tenant's warm one closed once idle for `reap_after`.
+    pub async fn run_housekeeping(&self) {
+        self.targets.run_pending_tasks().await;
+        self.failures.run_pending_tasks().await;
+        let reaped = self.inner.state().reap(self.inner.config.reap_after);
+        self.inner.close_later(reaped);
+    }
+
+    /// Runs housekeeping every `housekeeping_every` until the returned handle is aborted (the
+    /// task holds a handle on the pools).
+    pub fn spawn_housekeeping(&self) -> tokio::task::JoinHandle<()> {
+        let pools = self.clone();
+        let every = self.inner.config.housekeeping_every;
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                pools.run_housekeeping().await;
+            }
+        })
+    }
+
+    pub fn stats(&self) -> PoolStats {
+        let c = &self.inner.counters;
+        let servers = self
+            .inner
+            .state()
+            .census()
+            .into_iter()
+            .map(|(server, open, idle, busy, connecting)| ServerStats {
+                server,
+                budget: self.inner.config.server_budget,
+                open,
+                idle,
+                busy,
+                connecting,
+            })
+            .collect();
+        PoolStats {
+            cached_tenants: self.targets.entry_count(),
+            capacity: self.inner.config.max_cached_tenants,
+            hits: Counters::get(&c.hits),
+            opens: Counters::get(&c.opens),
+            steals: Counters::get(&c.steals),
+            open_failures: Counters::get(&c.open_failures),
+            fast_failures: Counters::get(&c.fast_failures),
+            waits: Counters::get(&c.waits),
+            timeouts: Counters::get(&c.timeouts),
+            evictions: Counters::get(&c.evictions),
+            servers,
+        }
+    }
+}
+
+/// A leased connection to one tenant's database. Derefs to sea-orm's `DatabaseConnection`; the
+/// only way to obtain one is [`TenantPools::acquire`] with a tenant id. Dropping it returns the
+/// connection (or closes it, if the tenant was evicted or invalidated meanwhile).
+pub struct TenantConnection {
+    inner: Arc<Inner>,
+    tenant: TenantId,
+    generation: u64,
+    slot: Option<Slot>,
+}
+
+impl TenantConnection {
+    pub fn tenant(&self) -> TenantId {
+        self.tenant
+    }
+}
+
+impl Deref for TenantConnection {
+    type Target = DatabaseConnection;
+    fn deref(&self) -> &DatabaseConnection {
+        &self.slot.as_ref().expect("present until drop").conn
+    }
+}
+
+impl Drop for TenantConnection {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            let to_close = self
+                .inner
+                .state()
+                .release(self.tenant, self.generation, slot);
+            self.inner.close_later(to_close.into_iter().collect());
+        }
+    }
+}
+
+/// Returns a reserved permit if an open is abandoned (its future dropped) before it finished.
+struct PendingOpen {
+    inner: Arc<Inner>,
+    tenant: TenantId,
+    server: ServerKey,
+    victim_closed: Option<tokio::task::JoinHandle<()>>,
+    done: bool,
+}
+
+impl Drop for PendingOpen {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let (inner, tenant, server) = (self.inner.clone(), self.tenant, self.server);
+        match self.victim_closed.take() {
+            Some(closing) => {
+                self.inner.runtime.spawn(async move {
+                    closing.await.ok();
+                    inner.state().open_failed(tenant, server);
+                });
+            }
+            None => inner.state().open_failed(tenant, server),
+        }
+    }
+}
