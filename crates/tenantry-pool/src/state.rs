@@ -216,3 +216,108 @@ impl State {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use secrecy::SecretString;
+
+    use super::*;
+
+    fn target(server: u128, max: usize) -> TenantTarget {
+        TenantTarget {
+            server: Some(uuid::Uuid::from_u128(server)),
+            url: SecretString::from("postgres://unused"),
+            max_connections: max,
+        }
+    }
+
+    fn slot() -> Slot {
+        Slot {
+            conn: DatabaseConnection::default(),
+        }
+    }
+
+    /// Leases a fresh slot for `tenant` (plan must be Open), returning its generation.
+    fn open(state: &mut State, tenant: TenantId, t: &TenantTarget, budget: usize) -> u64 {
+        match state.plan(tenant, t, budget) {
+            Plan::Open(generation) => {
+                state.opened(tenant);
+                generation
+            }
+            _ => panic!("expected Open"),
+        }
+    }
+
+    #[test]
+    fn reuse_then_open_then_steal_then_wait() {
+        let mut state = State::default();
+        let (a, b, c) = (TenantId::new(), TenantId::new(), TenantId::new());
+        let t = target(1, 2);
+        let ga = open(&mut state, a, &t, 2);
+        assert!(state.release(a, ga, slot()).is_none(), "kept idle");
+        assert!(
+            matches!(state.plan(a, &t, 2), Plan::Take(..)),
+            "a reuses its idle slot"
+        );
+        state.release(a, ga, slot());
+        let gb = open(&mut state, b, &t, 2);
+        // Budget of 2 full (a idle, b leased): c steals a's idle slot.
+        assert!(matches!(state.plan(c, &t, 2), Plan::Steal(..)));
+        state.opened(c);
+        // Now b and c are leased, nothing idle: a must wait.
+        assert!(matches!(state.plan(a, &t, 2), Plan::Wait(_)));
+        state.release(b, gb, slot());
+        assert_eq!(state.census()[0].1, 2, "permits never exceed the budget");
+    }
+
+    #[test]
+    fn a_tenant_waits_at_its_own_maximum_even_with_budget_left() {
+        let mut state = State::default();
+        let a = TenantId::new();
+        let t = target(1, 1);
+        open(&mut state, a, &t, 10);
+        assert!(matches!(state.plan(a, &t, 10), Plan::Wait(_)));
+    }
+
+    #[test]
+    fn budgets_are_per_server() {
+        let mut state = State::default();
+        let (a, b) = (TenantId::new(), TenantId::new());
+        open(&mut state, a, &target(1, 1), 1);
+        open(&mut state, b, &target(2, 1), 1);
+        assert_eq!(state.census().len(), 2);
+    }
+
+    #[test]
+    fn retiring_closes_idle_slots_now_and_leased_ones_on_release() {
+        let mut state = State::default();
+        let a = TenantId::new();
+        let t = target(1, 3);
+        let g = open(&mut state, a, &t, 5);
+        open(&mut state, a, &t, 5);
+        state.release(a, g, slot());
+        assert_eq!(state.retire(a).len(), 1, "the idle slot closes now");
+        assert!(
+            state.release(a, g, slot()).is_some(),
+            "the leased one closes when it comes back"
+        );
+        // A new lease after retirement belongs to the new generation and is kept.
+        let g2 = open(&mut state, a, &t, 5);
+        assert_ne!(g, g2);
+        assert!(state.release(a, g2, slot()).is_none());
+    }
+
+    #[test]
+    fn reaping_keeps_one_warm_slot_per_tenant() {
+        let mut state = State::default();
+        let a = TenantId::new();
+        let t = target(1, 3);
+        let gens: Vec<u64> = (0..3).map(|_| open(&mut state, a, &t, 5)).collect();
+        for g in gens {
+            state.release(a, g, slot());
+        }
+        assert_eq!(state.reap(Duration::ZERO).len(), 2);
+        assert_eq!(state.reap(Duration::ZERO).len(), 0);
+        assert!(matches!(state.plan(a, &t, 5), Plan::Take(..)));
+    }
+}
