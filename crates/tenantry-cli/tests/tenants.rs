@@ -3,6 +3,8 @@
 mod common;
 
 use common::{Master, assert_exit, json, stderr, stdout};
+use sea_orm::{ConnectionTrait, Statement};
+use serde_json::json;
 use tenantry_test_utils::{Dialect, pg_admin_url};
 
 async fn migrated(dialect: Dialect) -> Master {
@@ -105,14 +107,57 @@ async fn tenant_lifecycle_through_the_cli() {
     );
     let listed = json(&master.run(&["tenants", "list", "--status", "suspended", "--json"]));
     assert_eq!(listed.as_array().unwrap().len(), 1);
+    let blank = master.run(&["tenants", "suspend", "acme", "--reason", "  "]);
+    assert_exit(&blank, 2);
+    assert!(stderr(&blank).contains("--reason"), "{}", stderr(&blank));
     let active = json(&master.run(&["tenants", "reactivate", "acme", "--json"]));
     assert_eq!(active["status"], "active");
+    assert!(active["migration"].is_null(), "up to date: {active}");
 
     let fleet = master.run(&["tenants", "migrate", "--all", "--json"]);
     assert_exit(&fleet, 0);
     let fleet = json(&fleet);
     assert_eq!(fleet["connections_opened"], 0);
     assert_eq!(fleet["tenants"][0]["outcome"], "up_to_date");
+    assert_eq!(
+        (
+            &fleet["summary"]["tenants"],
+            &fleet["summary"]["up_to_date"],
+            &fleet["summary"]["failed"]
+        ),
+        (&json!(1), &json!(1), &json!(0)),
+        "{fleet}"
+    );
+
+    // One audit row per mutation, written by the provisioner (not twice by the CLI).
+    let conn = master.db.connect().await;
+    let rows = conn
+        .query_all_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT action, actor FROM audit_log ORDER BY id",
+        ))
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let audit: Vec<(String, String)> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.try_get("", "action").unwrap(),
+                r.try_get("", "actor").unwrap(),
+            )
+        })
+        .collect();
+    let actions: Vec<&str> = audit.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["tenant.create", "tenant.suspend", "tenant.reactivate"],
+        "{audit:?}"
+    );
+    assert!(
+        audit.iter().all(|(_, actor)| actor.starts_with("cli:")),
+        "{audit:?}"
+    );
 
     let wrong = master.run(&["tenants", "delete", "acme", "--confirm", "acme2"]);
     assert_exit(&wrong, 2);

@@ -11,7 +11,9 @@ use serde_json::json;
 use tenantry_core::vault::random_password;
 use tenantry_core::{DbServerId, Email, ServerName, Subdomain, TenantId};
 use tenantry_registry::entity::{db_server, tenant};
-use tenantry_registry::{NewTenant, OperationState, RegistryError, ServerState, TenantStatus};
+use tenantry_registry::{
+    AuditEntry, NewTenant, OperationState, RegistryError, ServerState, TenantStatus,
+};
 use uuid::Uuid;
 
 use crate::backend::{DbIdent, TenantDatabase};
@@ -83,6 +85,8 @@ pub struct CreateTenant {
     /// A registered PostgreSQL server; `None` = the least loaded active server, or the local
     /// SQLite directory when no server is registered.
     pub server: Option<ServerName>,
+    /// Who asks, for the `tenant.create` audit row (`cli:<os user>`, `admin:<email>`, `system`).
+    pub actor: String,
 }
 
 /// A created tenant and how long each step took.
@@ -193,17 +197,24 @@ impl Provisioner {
             )
             .await
         {
-            Ok(tenant) => Ok(Created { tenant, timings }),
-            Err(e @ ProvisionError::Failpoint(_)) => Err(e),
+            Ok(()) => {}
+            Err(e @ ProvisionError::Failpoint(_)) => return Err(e),
             Err(e) => {
                 tracing::warn!(tenant = %req.subdomain, error = %e, "provisioning failed; rolling back");
                 self.roll_back_create(&params).await?;
                 self.registry
                     .finish_operation(op.id, OperationState::RolledBack, Some(e.to_string()))
                     .await?;
-                Err(e)
+                return Err(e);
             }
         }
+        // The tenant is active: from here on a failure must never roll it back. If closing the
+        // operation fails, `reconcile` finds the tenant active and closes it as completed.
+        self.registry
+            .finish_operation(op.id, OperationState::Succeeded, None)
+            .await?;
+        let tenant = self.registry.find_tenant(&id.to_string()).await?;
+        Ok(Created { tenant, timings })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -216,11 +227,18 @@ impl Provisioner {
         connection_limit: i32,
         op: Uuid,
         timings: &mut Vec<(Step, Duration)>,
-    ) -> Result<tenant::Model, ProvisionError> {
+    ) -> Result<(), ProvisionError> {
         let backend = self.backend(tenant.db_server_id).await?;
         let id = TenantId::from(tenant.id);
 
         let t = Instant::now();
+        // `ensure_role` also restores LOGIN on an existing role. It is only ever called here, for
+        // a role derived from a fresh tenant id whose row is still `provisioning`: a rolled-back
+        // creation is never resumed (reconcile only undoes it) and a re-create gets a new id, so
+        // it can never re-open the login of a suspended tenant. Any future caller for an existing
+        // tenant (password reset, `move`) must re-apply `set_login(Refused)` for a suspended one
+        // inside the same recorded operation, so `reconcile` restores it after a crash.
+        debug_assert_eq!(tenant.status, TenantStatus::Provisioning);
         if let Some(password) = password {
             backend.ensure_role(db, password, connection_limit).await?;
         }
@@ -257,17 +275,27 @@ impl Provisioner {
         self.step_done(op, Step::Seed, t, timings).await?;
 
         let t = Instant::now();
+        // Version, audit row and status in one transaction: an active tenant always has its
+        // audit row and its schema version.
         self.registry
-            .record_schema_version(id, report.current_version, None)
+            .activate_tenant(
+                id,
+                report.current_version,
+                AuditEntry {
+                    actor: req.actor.clone(),
+                    action: CREATE_KIND,
+                    tenant_id: Some(id),
+                    ip: None,
+                    detail: json!({
+                        "subdomain": tenant.subdomain,
+                        "plan": tenant.plan_id,
+                        "db_name": tenant.db_name,
+                        "operation": op,
+                    }),
+                },
+            )
             .await?;
-        self.registry
-            .set_tenant_status(id, TenantStatus::Active, None)
-            .await?;
-        self.step_done(op, Step::Activate, t, timings).await?;
-        self.registry
-            .finish_operation(op, OperationState::Succeeded, None)
-            .await?;
-        Ok(self.registry.find_tenant(&id.to_string()).await?)
+        self.step_done(op, Step::Activate, t, timings).await
     }
 
     async fn step_done(
@@ -292,11 +320,21 @@ impl Provisioner {
     }
 
     /// Undoes a creation, whatever step it reached: drop the database, drop the role, remove the
-    /// registry row (only while it is still `provisioning`). Each part is idempotent.
+    /// registry row. Each part is idempotent. Refuses once the row has left `provisioning`: the
+    /// tenant then exists (active, suspended, ...) and its database must never be dropped here.
     pub(crate) async fn roll_back_create(
         &self,
         params: &CreateParams,
     ) -> Result<(), ProvisionError> {
+        if let Some(tenant) = self.registry.tenant(params.tenant_id.into()).await?
+            && tenant.status != TenantStatus::Provisioning
+        {
+            return Err(ProvisionError::InvalidState {
+                subdomain: tenant.subdomain,
+                status: format!("{:?}", tenant.status).to_lowercase(),
+                action: "roll back its creation",
+            });
+        }
         let backend = self.backend(params.server_id).await?;
         let db = params.database()?;
         backend.drop_database(&db).await?;
@@ -332,8 +370,10 @@ impl Provisioner {
             }
             return Ok(Some(server));
         }
+        let servers = self.registry.list_servers().await?;
+        let registered = !servers.is_empty();
         let mut best: Option<(f64, db_server::Model)> = None;
-        for server in self.registry.list_servers().await? {
+        for server in servers {
             if server.state != ServerState::Active {
                 continue;
             }
@@ -348,7 +388,7 @@ impl Provisioner {
         }
         match best {
             Some((_, server)) => Ok(Some(server)),
-            None if self.registry.list_servers().await?.is_empty() => Ok(None),
+            None if !registered => Ok(None),
             None => Err(ProvisionError::NoCapacity {
                 server: "any".into(),
                 reason: "every registered server is full or draining".into(),

@@ -104,19 +104,12 @@ impl Provisioner {
                     FleetOutcome::NotAttempted
                 } else {
                     opened.fetch_add(1, Ordering::Relaxed);
-                    let outcome = self.migrate_one(&tenant).await;
-                    if matches!(outcome, (_, FleetOutcome::Failed(_))) && !options.continue_on_error
+                    let result = self.migrate_recorded(&tenant, latest).await;
+                    if matches!(result.outcome, FleetOutcome::Failed(_))
+                        && !options.continue_on_error
                     {
                         stop.store(true, Ordering::SeqCst);
                     }
-                    let (to, outcome) = outcome;
-                    let result = TenantMigration {
-                        tenant: tenant.subdomain.clone(),
-                        from: tenant.schema_version,
-                        to,
-                        latest,
-                        outcome,
-                    };
                     progress(&result);
                     return result;
                 };
@@ -139,6 +132,31 @@ impl Provisioner {
             tenants: results,
             connections_opened: opened.load(Ordering::Relaxed),
         })
+    }
+
+    /// The latest tenant schema version for the tenant's database engine.
+    pub(crate) fn latest_version_for(
+        &self,
+        tenant: &tenant::Model,
+    ) -> Result<Option<i32>, ProvisionError> {
+        Ok(self.migrations.latest_version(dialect_of(tenant))?)
+    }
+
+    /// Migrates one tenant (opening one connection as its own role), records the outcome in the
+    /// registry and reports it as the fleet does.
+    pub(crate) async fn migrate_recorded(
+        &self,
+        tenant: &tenant::Model,
+        latest: Option<i32>,
+    ) -> TenantMigration {
+        let (to, outcome) = self.migrate_one(tenant).await;
+        TenantMigration {
+            tenant: tenant.subdomain.clone(),
+            from: tenant.schema_version,
+            to,
+            latest,
+            outcome,
+        }
     }
 
     /// Migrates one tenant and records the outcome (version reached, error) in the registry.

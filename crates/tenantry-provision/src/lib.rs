@@ -14,6 +14,7 @@ pub mod reconcile;
 
 pub use create::{CreateTenant, Created, Step};
 pub use error::ProvisionError;
+pub use lifecycle::Reactivated;
 pub use provisioner::Provisioner;
 
 /// `error: cause: cause…`, skipping causes the message already contains.

@@ -6,12 +6,33 @@ use tenantry_core::TenantId;
 use tenantry_registry::entity::tenant;
 use tenantry_registry::{AuditEntry, OperationState, TenantStatus};
 
-use crate::backend::Login;
+use crate::backend::{DatabaseBackend, Login, TenantDatabase};
+use crate::fleet::{FleetOutcome, TenantMigration};
 use crate::{ProvisionError, Provisioner};
 
 pub const SUSPEND_KIND: &str = "tenant.suspend";
 pub const REACTIVATE_KIND: &str = "tenant.reactivate";
 pub const DELETE_KIND: &str = "tenant.delete";
+
+/// A reactivated tenant, and the schema catch-up it needed.
+#[derive(Debug, Clone)]
+pub struct Reactivated {
+    /// The tenant as it is now: active, with `schema_version` and `migration_error` as the
+    /// catch-up left them.
+    pub tenant: tenant::Model,
+    /// Fleet migration skips suspended tenants (their role cannot log in), so a tenant may come
+    /// back behind the latest schema; it is migrated at once. `None` when it was up to date.
+    pub migration: Option<TenantMigration>,
+}
+
+impl Reactivated {
+    /// The catch-up migration failed: the tenant is active, but on an older schema.
+    pub fn migration_failed(&self) -> bool {
+        self.migration
+            .as_ref()
+            .is_some_and(|m| matches!(m.outcome, FleetOutcome::Failed(_)))
+    }
+}
 
 impl Provisioner {
     /// Suspends an active tenant: status `suspended` with `reason`, its role can no longer log in
@@ -50,18 +71,22 @@ impl Provisioner {
         Ok(self.registry.find_tenant(&id.to_string()).await?)
     }
 
-    /// Lifts a suspension: the role may log in again, status `active`.
+    /// Lifts a suspension: the role may log in again, status `active`. A tenant behind the
+    /// latest schema is then migrated (and the outcome recorded, as fleet migration does); a
+    /// failed migration leaves the tenant active and is reported in [`Reactivated::migration`].
+    /// Reactivating an active tenant retries a catch-up that failed before.
     pub async fn reactivate(
         &self,
         reference: &str,
         actor: &str,
-    ) -> Result<tenant::Model, ProvisionError> {
+    ) -> Result<Reactivated, ProvisionError> {
         let tenant = self.registry.find_tenant(reference).await?;
         require(
             &tenant,
             &[TenantStatus::Suspended, TenantStatus::Active],
             "reactivate",
         )?;
+        let latest = self.latest_version_for(&tenant)?;
         let id = TenantId::from(tenant.id);
         let op = self
             .registry
@@ -81,7 +106,21 @@ impl Provisioner {
         self.registry
             .finish_operation(op.id, OperationState::Succeeded, None)
             .await?;
-        Ok(self.registry.find_tenant(&id.to_string()).await?)
+        let tenant = self.registry.find_tenant(&id.to_string()).await?;
+        if tenant.schema_version >= latest {
+            return Ok(Reactivated {
+                tenant,
+                migration: None,
+            });
+        }
+        let migration = self.migrate_recorded(&tenant, latest).await;
+        if migration.outcome == FleetOutcome::Migrated {
+            tracing::info!(tenant = %tenant.subdomain, from = ?migration.from, to = ?migration.to, "reactivated tenant caught up with the schema");
+        }
+        Ok(Reactivated {
+            tenant: self.registry.find_tenant(&id.to_string()).await?,
+            migration: Some(migration),
+        })
     }
 
     /// Deletes a tenant's database and role and leaves a tombstone row (status `deleted`), after
@@ -131,7 +170,13 @@ impl Provisioner {
     pub(crate) async fn finish_delete(&self, tenant: &tenant::Model) -> Result<(), ProvisionError> {
         let backend = self.backend(tenant.db_server_id).await?;
         let db = Self::tenant_database(tenant)?;
-        backend.set_login(&db, Login::Refused).await?;
+        if let Err(e) = backend.set_login(&db, Login::Refused).await {
+            // No role left to refuse: an earlier attempt (crashed, or running concurrently) got
+            // past `drop_role`, and with it past `drop_database`. Only the status is left to set.
+            if role_exists(backend.as_ref(), &db).await? {
+                return Err(e.into());
+            }
+        }
         backend.drop_database(&db).await?;
         backend.drop_role(&db).await?;
         self.registry
@@ -170,6 +215,20 @@ impl Provisioner {
             .await?;
         Ok(())
     }
+}
+
+async fn role_exists(
+    backend: &dyn DatabaseBackend,
+    db: &TenantDatabase,
+) -> Result<bool, ProvisionError> {
+    let Some(role) = &db.role else {
+        return Ok(false);
+    };
+    Ok(backend
+        .list_roles()
+        .await?
+        .iter()
+        .any(|name| name == role.as_str()))
 }
 
 fn require(

@@ -106,16 +106,25 @@ impl Provisioner {
         })
     }
 
+    /// The URL the tenant's own role connects with (its password decrypted): for the connection
+    /// manager, which opens it once per cache entry. Never log it.
+    pub async fn tenant_url(
+        &self,
+        tenant: &tenant::Model,
+    ) -> Result<secrecy::SecretString, ProvisionError> {
+        let backend = self.backend(tenant.db_server_id).await?;
+        let db = Self::tenant_database(tenant)?;
+        let password = self.registry.tenant_db_password(tenant)?;
+        Ok(backend.tenant_url(&db, password.as_ref()))
+    }
+
     /// Opens a short-lived connection to the tenant's database *as the tenant's own role*
     /// (migrations and seed data are then owned by it, and run with its privileges only).
     pub async fn connect_tenant(
         &self,
         tenant: &tenant::Model,
     ) -> Result<DatabaseConnection, ProvisionError> {
-        let backend = self.backend(tenant.db_server_id).await?;
-        let db = Self::tenant_database(tenant)?;
-        let password = self.registry.tenant_db_password(tenant)?;
-        let url = backend.tenant_url(&db, password.as_ref());
+        let url = self.tenant_url(tenant).await?;
         let mut options = ConnectOptions::new(url.expose_secret().to_owned());
         options
             .max_connections(1)

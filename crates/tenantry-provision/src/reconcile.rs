@@ -104,9 +104,10 @@ impl Provisioner {
             CREATE_KIND => {
                 if tenant
                     .as_ref()
-                    .is_some_and(|t| t.status == TenantStatus::Active)
+                    .is_some_and(|t| t.status != TenantStatus::Provisioning)
                 {
-                    // Crashed after activation, before the operation was closed.
+                    // Crashed after activation, before the operation was closed. The tenant may
+                    // have been suspended (or even deleted) since: it is no longer ours to undo.
                     Outcome::Completed
                 } else {
                     let params: CreateParams =

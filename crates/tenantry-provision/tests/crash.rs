@@ -6,8 +6,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::Env;
-use tenantry_provision::reconcile::Outcome;
+use common::{Env, drift_about};
+use tenantry_provision::reconcile::{Drift, Outcome};
 use tenantry_provision::{ProvisionError, Step};
 use tenantry_registry::{OperationState, TenantStatus};
 use tenantry_test_utils::Dialect;
@@ -42,6 +42,32 @@ async fn reconcile_repairs_a_crash_after_every_step() {
             let p = env.provisioner();
             let report = p.reconcile(Duration::ZERO).await.unwrap();
             assert_eq!(report.operations.len(), 1, "{backend:?}/{step}: {report:?}");
+            // Operations are per master, so the count above is this test's own; drift is per
+            // server, so only what concerns this tenant is ours (see `drift_about`).
+            assert_eq!(
+                drift_about(&report.drift, &[&db_name, &subdomain]),
+                Vec::<&Drift>::new(),
+                "{backend:?}/{step}: drift after repair"
+            );
+            if backend == Dialect::Sqlite {
+                assert_eq!(
+                    report.drift,
+                    [],
+                    "{step}: the tenant directory is this test's own"
+                );
+            }
+            let audited = env
+                .registry
+                .recent_audit(100)
+                .await
+                .unwrap()
+                .into_iter()
+                .any(|a| a.action == "tenant.create" && a.detail["db_name"] == db_name.as_str());
+            assert_eq!(
+                audited,
+                step == Step::Activate,
+                "{backend:?}/{step}: a tenant.create audit row exactly when the tenant became active"
+            );
             let op = env
                 .registry
                 .operation(report.operations[0].operation)
@@ -79,13 +105,12 @@ async fn reconcile_repairs_a_crash_after_every_step() {
                 assert_eq!(again.status, TenantStatus::Active);
                 p.delete(&subdomain, &subdomain, "test").await.unwrap();
             }
-            assert!(
-                p.reconcile(Duration::ZERO)
-                    .await
-                    .unwrap()
-                    .operations
-                    .is_empty(),
-                "reconcile is idempotent"
+            let again = p.reconcile(Duration::ZERO).await.unwrap();
+            assert!(again.operations.is_empty(), "reconcile is idempotent");
+            assert_eq!(
+                drift_about(&again.drift, &[&db_name, &subdomain]),
+                Vec::<&Drift>::new(),
+                "{backend:?}/{step}: nothing left after delete"
             );
         }
     }
@@ -115,4 +140,46 @@ async fn reconcile_leaves_operations_that_are_still_moving_alone() {
             .unwrap()
             .is_some()
     );
+}
+
+/// A creation whose operation was never closed (crash right after activation) must not be rolled
+/// back once the tenant has moved on: suspended, it keeps its database, role and status, and its
+/// role stays unable to log in.
+#[tokio::test]
+async fn reconcile_never_undoes_a_creation_that_completed() {
+    for backend in Dialect::ALL {
+        let env = Env::new(backend).await;
+        let crashing = env.provisioner().with_failpoint(Some(Step::Activate));
+        crashing.create(common::request("done")).await.unwrap_err();
+        let p = env.provisioner();
+        let suspended = p.suspend("done", "unpaid", "test").await.unwrap();
+
+        let report = p.reconcile(Duration::ZERO).await.unwrap();
+        assert_eq!(report.operations.len(), 1, "{backend:?}: {report:?}");
+        assert_eq!(
+            report.operations[0].outcome,
+            Outcome::Completed,
+            "{backend:?}"
+        );
+        let t = env.registry.find_tenant("done").await.unwrap();
+        assert_eq!(
+            (t.status, t.status_reason.as_deref()),
+            (TenantStatus::Suspended, Some("unpaid")),
+            "{backend:?}"
+        );
+        assert!(
+            !env.leftovers(&t.db_name).await.is_empty(),
+            "{backend:?}: the database of a completed tenant was dropped"
+        );
+        if backend == Dialect::Postgres {
+            assert!(
+                matches!(
+                    p.connect_tenant(&suspended).await,
+                    Err(ProvisionError::TenantConnect { .. })
+                ),
+                "the suspended role logs in again"
+            );
+        }
+        p.delete("done", "done", "test").await.unwrap();
+    }
 }

@@ -7,6 +7,7 @@ mod common;
 use common::{Env, TENANT_V2};
 use sea_orm::ConnectionTrait;
 use tenantry_provision::fleet::{FleetOptions, FleetOutcome};
+use tenantry_registry::TenantStatus;
 use tenantry_test_utils::Dialect;
 
 const ALL: FleetOptions = FleetOptions {
@@ -155,6 +156,92 @@ async fn postgres_tenants_migrate_as_their_own_role_and_suspended_ones_wait() {
     );
     assert_eq!(report.count(|o| matches!(o, FleetOutcome::Skipped(_))), 1);
     for name in ["pga", "pgb", "pgc"] {
+        v2.delete(name, name, "test").await.unwrap();
+    }
+}
+
+/// Fleet migration skips suspended tenants, so reactivation catches their schema up at once. A
+/// catch-up that fails leaves the tenant active (the reactivation stands), recorded and reported.
+#[tokio::test]
+async fn reactivation_catches_up_the_schema_fleet_migration_skipped() {
+    let env = Env::new(Dialect::Postgres).await;
+    let p = env.provisioner();
+    for name in ["behind", "broken"] {
+        env.create(&p, name).await;
+    }
+    // `broken` loses the table V2 alters, as in the fleet test above.
+    let broken = env.registry.find_tenant("broken").await.unwrap();
+    let conn = p.connect_tenant(&broken).await.unwrap();
+    conn.execute_unprepared("DROP TABLE voucher_lines; DROP TABLE ledgers;")
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    for name in ["behind", "broken"] {
+        p.suspend(name, "unpaid", "test").await.unwrap();
+    }
+
+    // A release adds V2; the fleet run cannot reach the suspended tenants.
+    let v2 = env.provisioner().with_migrations(&TENANT_V2);
+    let fleet = v2
+        .migrate_tenants(env.registry.list_tenants(None).await.unwrap(), ALL, &noop)
+        .await
+        .unwrap();
+    assert_eq!(
+        fleet.count(|o| matches!(o, FleetOutcome::Skipped(_))),
+        2,
+        "{fleet:?}"
+    );
+
+    let back = v2.reactivate("behind", "test").await.unwrap();
+    assert_eq!(back.tenant.status, TenantStatus::Active);
+    let m = back.migration.as_ref().expect("a catch-up was needed");
+    assert_eq!(
+        (m.from, m.to, &m.outcome),
+        (Some(1), Some(2), &FleetOutcome::Migrated)
+    );
+    assert!(!back.migration_failed());
+    assert_eq!(
+        (
+            back.tenant.schema_version,
+            back.tenant.migration_error.as_deref()
+        ),
+        (Some(2), None)
+    );
+    let conn = v2.connect_tenant(&back.tenant).await.unwrap();
+    conn.execute_unprepared("SELECT note FROM ledgers LIMIT 1")
+        .await
+        .expect("V2's column exists");
+    conn.close().await.unwrap();
+
+    let back = v2.reactivate("broken", "test").await.unwrap();
+    assert!(back.migration_failed(), "{back:?}");
+    assert_eq!(
+        back.tenant.status,
+        TenantStatus::Active,
+        "reactivation stands"
+    );
+    let recorded = env.registry.find_tenant("broken").await.unwrap();
+    assert_eq!(recorded.status, TenantStatus::Active);
+    assert_eq!(recorded.schema_version, Some(1));
+    assert!(
+        recorded
+            .migration_error
+            .as_deref()
+            .is_some_and(|e| e.contains("ledgers")),
+        "{recorded:?}"
+    );
+    assert_eq!(back.tenant.migration_error, recorded.migration_error);
+    v2.connect_tenant(&recorded)
+        .await
+        .expect("the reactivated role logs in")
+        .close()
+        .await
+        .unwrap();
+
+    // Up to date: reactivating again migrates nothing.
+    let again = v2.reactivate("behind", "test").await.unwrap();
+    assert!(again.migration.is_none(), "{again:?}");
+    for name in ["behind", "broken"] {
         v2.delete(name, name, "test").await.unwrap();
     }
 }

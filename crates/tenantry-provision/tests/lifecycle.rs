@@ -4,11 +4,11 @@
 mod common;
 
 use common::{Env, count};
-use sea_orm::{ConnectOptions, Database};
+use sea_orm::{ConnectOptions, ConnectionTrait, Database};
 use secrecy::ExposeSecret;
 use tenantry_provision::ProvisionError;
 use tenantry_registry::TenantStatus;
-use tenantry_test_utils::{Dialect, pg_admin_url};
+use tenantry_test_utils::{Dialect, pg_admin, pg_admin_url};
 
 #[tokio::test]
 async fn full_lifecycle_leaves_nothing_behind() {
@@ -41,6 +41,25 @@ async fn full_lifecycle_leaves_nothing_behind() {
         );
         conn.close().await.unwrap();
 
+        let created: Vec<_> = env
+            .registry
+            .recent_audit(10)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|a| a.action == "tenant.create")
+            .collect();
+        assert_eq!(created.len(), 1, "{backend:?}: {created:?}");
+        assert_eq!(
+            (
+                created[0].actor.as_str(),
+                created[0].tenant_id,
+                &created[0].detail["subdomain"]
+            ),
+            ("test", Some(acme.id), &serde_json::json!("acme")),
+            "{backend:?}"
+        );
+
         let suspended = p.suspend("acme", "unpaid invoice", "test").await.unwrap();
         assert_eq!(suspended.status, TenantStatus::Suspended);
         assert_eq!(suspended.status_reason.as_deref(), Some("unpaid invoice"));
@@ -51,7 +70,12 @@ async fn full_lifecycle_leaves_nothing_behind() {
                 "suspended role still logs in"
             );
         }
-        let active = p.reactivate("acme", "test").await.unwrap();
+        let reactivated = p.reactivate("acme", "test").await.unwrap();
+        assert!(
+            reactivated.migration.is_none(),
+            "already at the latest schema"
+        );
+        let active = reactivated.tenant;
         assert_eq!(active.status, TenantStatus::Active);
         assert_eq!(active.status_reason, None);
         p.connect_tenant(&active)
@@ -166,4 +190,26 @@ async fn concurrent_creates_of_one_subdomain_let_exactly_one_win() {
         assert_eq!(live.len(), 1, "{backend:?}: {live:?}");
         p1.delete("race", "race", "test").await.unwrap();
     }
+}
+
+/// A deletion that stopped after dropping the role (a crash before the status was written, or a
+/// second `delete` racing the first) is finished by running it again, not stuck on the missing
+/// role.
+#[tokio::test]
+async fn a_delete_interrupted_after_dropping_the_role_can_be_finished() {
+    let env = Env::new(Dialect::Postgres).await;
+    let p = env.provisioner();
+    let t = env.create(&p, "halfgone").await;
+    let admin = pg_admin().await;
+    // What a crash right after `drop_role` leaves: no database, no role, a live registry row.
+    for sql in [
+        format!(r#"DROP DATABASE "{}" WITH (FORCE)"#, t.db_name),
+        format!(r#"DROP ROLE "{}""#, t.db_name),
+    ] {
+        admin.execute_unprepared(&sql).await.unwrap();
+    }
+
+    let deleted = p.delete("halfgone", "halfgone", "test").await.unwrap();
+    assert_eq!(deleted.status, TenantStatus::Deleted);
+    assert_eq!(env.leftovers(&t.db_name).await, Vec::<String>::new());
 }

@@ -1,5 +1,5 @@
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, EntityTrait, QueryOrder, QuerySelect, Set};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QueryOrder, QuerySelect, Set};
 use tenantry_core::ids::TenantId;
 
 use crate::entity::audit_log;
@@ -16,20 +16,28 @@ pub struct AuditEntry {
     pub detail: serde_json::Value,
 }
 
+/// Writes one audit row on `conn` (the master, or a transaction on it).
+pub(crate) async fn insert(
+    conn: &impl ConnectionTrait,
+    entry: AuditEntry,
+) -> Result<(), RegistryError> {
+    audit_log::ActiveModel {
+        at: Set(Utc::now()),
+        actor: Set(entry.actor),
+        action: Set(entry.action.to_owned()),
+        tenant_id: Set(entry.tenant_id.map(|t| t.as_uuid())),
+        ip: Set(entry.ip),
+        detail: Set(entry.detail),
+        ..Default::default()
+    }
+    .insert(conn)
+    .await?;
+    Ok(())
+}
+
 impl Registry {
     pub async fn audit(&self, entry: AuditEntry) -> Result<(), RegistryError> {
-        audit_log::ActiveModel {
-            at: Set(Utc::now()),
-            actor: Set(entry.actor),
-            action: Set(entry.action.to_owned()),
-            tenant_id: Set(entry.tenant_id.map(|t| t.as_uuid())),
-            ip: Set(entry.ip),
-            detail: Set(entry.detail),
-            ..Default::default()
-        }
-        .insert(&self.db)
-        .await?;
-        Ok(())
+        insert(&self.db, entry).await
     }
 
     /// Newest first.

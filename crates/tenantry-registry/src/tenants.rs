@@ -2,6 +2,7 @@ use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    TransactionTrait,
 };
 use secrecy::SecretString;
 use tenantry_core::ids::{DbServerId, Subdomain, TenantId};
@@ -157,6 +158,32 @@ impl Registry {
             .filter(tenant::Column::Id.eq(id.as_uuid()))
             .exec(&self.db)
             .await?;
+        Ok(())
+    }
+
+    /// Activates a provisioned tenant in one transaction: its schema version, its audit row, and
+    /// the status `active` become visible together (and cost one commit).
+    pub async fn activate_tenant(
+        &self,
+        id: TenantId,
+        schema_version: Option<i32>,
+        audit: crate::AuditEntry,
+    ) -> Result<(), RegistryError> {
+        let txn = self.db.begin().await?;
+        tenant::Entity::update_many()
+            .col_expr(tenant::Column::Status, Expr::value(TenantStatus::Active))
+            .col_expr(tenant::Column::SchemaVersion, Expr::value(schema_version))
+            .col_expr(
+                tenant::Column::MigrationError,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(tenant::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(tenant::Column::Id.eq(id.as_uuid()))
+            .filter(tenant::Column::Status.eq(TenantStatus::Provisioning))
+            .exec(&txn)
+            .await?;
+        crate::audit::insert(&txn, audit).await?;
+        txn.commit().await?;
         Ok(())
     }
 

@@ -7,8 +7,8 @@ use serde::Serialize;
 use serde_json::json;
 use tenantry_core::vault::{hash_password, random_password};
 use tenantry_core::{Email, ServerName, Subdomain};
-use tenantry_provision::fleet::{FleetOptions, FleetOutcome, TenantMigration};
-use tenantry_provision::{CreateTenant, Provisioner};
+use tenantry_provision::fleet::{FleetOptions, FleetOutcome, FleetReport, TenantMigration};
+use tenantry_provision::{CreateTenant, Provisioner, Reactivated};
 use tenantry_registry::entity::tenant;
 
 use crate::cli::{JsonFlag, TenantsCommand};
@@ -80,14 +80,19 @@ pub async fn run(ctx: &Context, cmd: TenantsCommand) -> Result<(), CliError> {
             reason,
             output,
         } => {
+            if reason.trim().is_empty() {
+                return Err(CliError::usage("--reason", "must not be empty"));
+            }
             let p = ctx.provisioner().await?;
-            let tenant = p.suspend(&tenant, &reason, &output::cli_actor()).await?;
+            let tenant = p
+                .suspend(&tenant, reason.trim(), &output::cli_actor())
+                .await?;
             print_tenant(&p, &tenant, &output).await
         }
         TenantsCommand::Reactivate { tenant, output } => {
             let p = ctx.provisioner().await?;
-            let tenant = p.reactivate(&tenant, &output::cli_actor()).await?;
-            print_tenant(&p, &tenant, &output).await
+            let reactivated = p.reactivate(&tenant, &output::cli_actor()).await?;
+            reactivate_report(&p, &reactivated, &output).await
         }
         TenantsCommand::Delete {
             tenant,
@@ -162,15 +167,7 @@ async fn create(
             admin_email: admin_email.clone(),
             admin_password_hash: hash,
             server,
-        })
-        .await?;
-    p.registry()
-        .audit(tenantry_registry::AuditEntry {
             actor: output::cli_actor(),
-            action: "tenant.create",
-            tenant_id: Some(created.tenant.id.into()),
-            ip: None,
-            detail: json!({ "subdomain": created.tenant.subdomain, "plan": created.tenant.plan_id }),
         })
         .await?;
     let one_time = generated.then(|| password.expose_secret().to_owned());
@@ -220,8 +217,18 @@ async fn migrate(
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
+    let summary = Summary::of(&report);
     if flags.json {
-        output::json(&report);
+        #[derive(Serialize)]
+        struct Out<'a> {
+            #[serde(flatten)]
+            report: &'a FleetReport,
+            summary: &'a Summary,
+        }
+        output::json(&Out {
+            report: &report,
+            summary: &summary,
+        });
     } else {
         let rows: Vec<Vec<String>> = report
             .tenants
@@ -241,20 +248,85 @@ async fn migrate(
         }
         println!(
             "{} tenants: {} migrated, {} up to date, {} would migrate, {} skipped, {} failed, {} not attempted",
-            report.tenants.len(),
-            report.count(|o| matches!(o, FleetOutcome::Migrated)),
-            report.count(|o| matches!(o, FleetOutcome::UpToDate)),
-            report.count(|o| matches!(o, FleetOutcome::WouldMigrate)),
-            report.count(|o| matches!(o, FleetOutcome::Skipped(_))),
-            report.failed(),
-            report.count(|o| matches!(o, FleetOutcome::NotAttempted)),
+            summary.tenants,
+            summary.migrated,
+            summary.up_to_date,
+            summary.would_migrate,
+            summary.skipped,
+            summary.failed,
+            summary.not_attempted,
         );
     }
-    match report.failed() {
+    match summary.failed {
         0 => Ok(()),
         n => Err(CliError::Failed(format!(
             "{n} tenant(s) failed to migrate; re-run to resume"
         ))),
+    }
+}
+
+/// Prints the reactivated tenant and its schema catch-up. Exit 1 if the catch-up failed: the
+/// tenant is active again, but on an older schema than the application expects.
+async fn reactivate_report(
+    p: &Provisioner,
+    r: &Reactivated,
+    flags: &JsonFlag,
+) -> Result<(), CliError> {
+    let view = TenantView::new(&r.tenant, server_name(p, &r.tenant).await?);
+    if flags.json {
+        #[derive(Serialize)]
+        struct Out<'a> {
+            #[serde(flatten)]
+            tenant: &'a TenantView,
+            /// The schema catch-up, `null` when the tenant was up to date.
+            migration: Option<&'a TenantMigration>,
+        }
+        output::json(&Out {
+            tenant: &view,
+            migration: r.migration.as_ref(),
+        });
+    } else {
+        print_view(&view);
+        if let Some(m) = r.migration.as_ref().filter(|_| !r.migration_failed()) {
+            println!("schema caught up: {}", describe(m));
+        }
+    }
+    match &r.migration {
+        Some(m) if r.migration_failed() => Err(CliError::Failed(format!(
+            "tenant {} is active again, but its schema catch-up to version {} failed ({}); \
+             fix the cause, then run `tenantry tenants migrate {}`",
+            r.tenant.subdomain,
+            version(m.latest),
+            describe(m),
+            r.tenant.subdomain
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Counts per outcome, as the summary line prints them.
+#[derive(Serialize)]
+struct Summary {
+    tenants: usize,
+    migrated: usize,
+    up_to_date: usize,
+    would_migrate: usize,
+    skipped: usize,
+    failed: usize,
+    not_attempted: usize,
+}
+
+impl Summary {
+    fn of(report: &FleetReport) -> Self {
+        Self {
+            tenants: report.tenants.len(),
+            migrated: report.count(|o| matches!(o, FleetOutcome::Migrated)),
+            up_to_date: report.count(|o| matches!(o, FleetOutcome::UpToDate)),
+            would_migrate: report.count(|o| matches!(o, FleetOutcome::WouldMigrate)),
+            skipped: report.count(|o| matches!(o, FleetOutcome::Skipped(_))),
+            failed: report.failed(),
+            not_attempted: report.count(|o| matches!(o, FleetOutcome::NotAttempted)),
+        }
     }
 }
 
@@ -339,20 +411,24 @@ async fn print_tenant(
     if flags.json {
         output::json(&view);
     } else {
-        let reason = view
-            .status_reason
-            .as_deref()
-            .map(|r| format!(" ({r})"))
-            .unwrap_or_default();
-        println!("tenant     {} ({})", view.subdomain, view.id);
-        println!("name       {}", view.name);
-        println!("status     {}{reason}", view.status);
-        println!("plan       {}", view.plan);
-        println!("database   {} on {}", view.db_name, view.server);
-        println!("schema     {}", version(view.schema_version));
-        if let Some(e) = &view.migration_error {
-            println!("last migration error: {e}");
-        }
+        print_view(&view);
     }
     Ok(())
+}
+
+fn print_view(view: &TenantView) {
+    let reason = view
+        .status_reason
+        .as_deref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default();
+    println!("tenant     {} ({})", view.subdomain, view.id);
+    println!("name       {}", view.name);
+    println!("status     {}{reason}", view.status);
+    println!("plan       {}", view.plan);
+    println!("database   {} on {}", view.db_name, view.server);
+    println!("schema     {}", version(view.schema_version));
+    if let Some(e) = &view.migration_error {
+        println!("last migration error: {e}");
+    }
 }

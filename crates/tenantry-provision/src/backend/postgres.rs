@@ -349,15 +349,22 @@ impl DatabaseBackend for PostgresBackend {
                 .await
                 .map_err(|e| self.error("set database owner", e))?;
         }
-        run(
-            &mut conn,
-            format!(
-                "REVOKE CONNECT, TEMPORARY ON DATABASE {name} FROM PUBLIC; \
-                 GRANT CONNECT ON DATABASE {name} TO {owner}"
-            ),
-        )
-        .await
-        .map_err(|e| self.error("restrict database access", e))
+        let privileges = format!(
+            "REVOKE CONNECT, TEMPORARY ON DATABASE {name} FROM PUBLIC; \
+             GRANT CONNECT ON DATABASE {name} TO {owner}"
+        );
+        // Two sessions changing one database's ACL at once: the loser gets "tuple concurrently
+        // updated" (XX000). The statements are idempotent, so retry.
+        let mut attempt = 0;
+        loop {
+            match run(&mut conn, privileges.clone()).await {
+                Err(e) if attempt < 5 && e.to_string().contains("tuple concurrently updated") => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(10 * attempt)).await;
+                }
+                other => return other.map_err(|e| self.error("restrict database access", e)),
+            }
+        }
     }
 
     fn tenant_url(&self, db: &TenantDatabase, password: Option<&SecretString>) -> SecretString {

@@ -10,6 +10,7 @@ use secrecy::SecretString;
 use tenantry_core::settings::DatabaseUrl;
 use tenantry_core::vault::{KeyRing, Vault, hash_password};
 use tenantry_core::{Email, ServerName, Subdomain};
+use tenantry_provision::reconcile::Drift;
 use tenantry_provision::{CreateTenant, Provisioner};
 use tenantry_registry::entity::tenant;
 use tenantry_registry::{NewServer, Registry, ServerDialect};
@@ -121,7 +122,36 @@ pub fn request(subdomain: &str) -> CreateTenant {
         admin_email: Email::parse(&format!("admin@{subdomain}.example")).unwrap(),
         admin_password_hash: admin_hash(),
         server: None,
+        actor: "test".into(),
     }
+}
+
+/// The drift findings about `names` (database, role or tenant subdomain) only. Tests share one
+/// PostgreSQL cluster, so `reconcile` on a PostgreSQL env also lists every other test's tenant
+/// databases and roles as orphans (they belong to other masters): assertions about drift must
+/// name what they look for. On SQLite the tenant directory is the test's own.
+pub fn drift_about<'a>(drift: &'a [Drift], names: &[&str]) -> Vec<&'a Drift> {
+    drift
+        .iter()
+        .filter(|d| {
+            let name = match d {
+                Drift::OrphanDatabase { database, .. } => database,
+                Drift::OrphanRole { role, .. } => role,
+                Drift::MissingDatabase { tenant, database } => {
+                    if names.contains(&tenant.as_str()) {
+                        return true;
+                    }
+                    database
+                }
+                Drift::SchemaVersion { tenant, .. } | Drift::TenantUnreachable { tenant, .. } => {
+                    tenant
+                }
+                // A whole server that cannot be inspected concerns every test on it.
+                Drift::Unreachable { .. } => return true,
+            };
+            names.contains(&name.as_str())
+        })
+        .collect()
 }
 
 pub async fn count(conn: &sea_orm::DatabaseConnection, sql: &str) -> i64 {
