@@ -49,17 +49,4 @@ impl CliError {
     }
 }
 
-/// `err: cause: cause…` — for errors whose `Display` leaves the detail to `source()`.
-pub fn with_causes(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let message = cause.to_string();
-        if !text.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        source = cause.source();
-    }
-    text
-}
+pub use tenantry_core::error_chain as with_causes;

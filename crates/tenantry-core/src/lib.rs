@@ -6,10 +6,12 @@
 //! name) and their `Display` says which input is wrong and what is allowed — but never echoes a
 //! secret. Mapping to exit codes and HTTP statuses happens at the edges (CLI, HTTP), once.
 
+mod error_chain;
 pub mod ids;
 pub mod settings;
 pub mod vault;
 
+pub use error_chain::error_chain;
 pub use ids::{
     AdminId, DbServerId, Email, NameError, ServerName, Subdomain, SubdomainError, TenantId,
 };

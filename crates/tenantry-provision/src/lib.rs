@@ -17,17 +17,4 @@ pub use error::ProvisionError;
 pub use lifecycle::Reactivated;
 pub use provisioner::Provisioner;
 
-/// `error: cause: cause…`, skipping causes the message already contains.
-pub(crate) fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let message = cause.to_string();
-        if !text.contains(&message) {
-            text.push_str(": ");
-            text.push_str(&message);
-        }
-        source = cause.source();
-    }
-    text
-}
+pub(crate) use tenantry_core::error_chain;

@@ -1,9 +1,124 @@
-use crate::context::Context;
-use crate::error::CliError;
+//! `tenantry serve`: the HTTP server. In the embedded default (SQLite master) it also migrates
+//! the master and creates the first admin, so a fresh checkout serves with no setup.
 
-/// Placeholder until the HTTP issue lands: says so plainly instead of pretending to serve.
-pub async fn run(_ctx: &Context) -> Result<(), CliError> {
-    Err(CliError::Failed(
-        "`tenantry serve` is not built yet: the HTTP server arrives with its own issue".into(),
-    ))
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::ExposeSecret;
+use serde_json::json;
+use tenantry_core::Email;
+use tenantry_core::settings::DatabaseUrl;
+use tenantry_core::vault::{hash_password, random_password};
+use tenantry_http::Application;
+use tenantry_provision::Provisioner;
+use tenantry_provision::reconcile::Outcome;
+use tenantry_registry::{AdminRole, AuditEntry, Registry};
+
+use crate::context::{Context, KeyPolicy};
+use crate::error::CliError;
+use crate::output;
+
+/// Operations untouched this long are taken as interrupted by a crash and resolved at start.
+const RECONCILE_STALE_AFTER: Duration = Duration::from_secs(30);
+
+/// The first operator of an embedded-default install.
+const FIRST_ADMIN_EMAIL: &str = "admin@tenantry.localhost";
+
+pub async fn run(ctx: &Context) -> Result<(), CliError> {
+    let settings = &ctx.settings;
+    let embedded = matches!(settings.master.url, DatabaseUrl::Sqlite(_));
+    let registry = if embedded {
+        let registry = ctx.connect_registry(KeyPolicy::GenerateIfMissing).await?;
+        let report = registry.migrate().await?;
+        for (version, name) in &report.applied {
+            tracing::info!(version, name = %name, "applied master migration");
+        }
+        ensure_first_admin(&registry).await?;
+        registry
+    } else {
+        ctx.registry().await?
+    };
+    let provisioner = Provisioner::new(registry.clone(), &settings.data_dir)
+        .with_reserved_subdomains(settings.tenants.reserved_subdomains.clone());
+    reconcile(&provisioner).await;
+
+    let app =
+        Application::build(settings, Arc::new(registry), Arc::new(provisioner)).map_err(|e| {
+            CliError::Failed(format!("cannot listen on {}: {e}", settings.server.listen))
+        })?;
+    let ip = settings.server.listen.ip();
+    let port = app.port();
+    println!(
+        "listening on http://{ip}:{port} (tenants at http://<subdomain>.{}:{port})",
+        settings.server.base_domain
+    );
+    tracing::info!(%ip, port, "serving");
+    app.run_until_stopped()
+        .await
+        .map_err(|e| CliError::Failed(format!("server stopped: {e}")))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Finishes or rolls back what a crash interrupted. Findings are logged; none stops serving
+/// (drift concerns single tenants, which are gated per request).
+async fn reconcile(provisioner: &Provisioner) {
+    match provisioner.reconcile(RECONCILE_STALE_AFTER).await {
+        Ok(report) => {
+            for r in &report.operations {
+                let subdomain = r.subdomain.as_deref().unwrap_or("-");
+                match &r.outcome {
+                    Outcome::Failed(error) => {
+                        tracing::warn!(operation = %r.operation, kind = %r.kind, subdomain, error = %error, "could not resolve interrupted operation")
+                    }
+                    outcome => {
+                        tracing::info!(operation = %r.operation, kind = %r.kind, subdomain, ?outcome, "resolved interrupted operation")
+                    }
+                }
+            }
+            for d in &report.drift {
+                let finding = serde_json::to_string(d).unwrap_or_default();
+                tracing::warn!(%finding, "drift between the registry and the database servers");
+            }
+            tracing::info!(
+                operations = report.operations.len(),
+                drift = report.drift.len(),
+                "reconciled at start"
+            );
+        }
+        Err(e) => tracing::warn!(error = %e, "reconcile at start failed; serving anyway"),
+    }
+}
+
+/// With no operator yet, creates one and prints its one-time password (once: it is stored
+/// hashed only).
+async fn ensure_first_admin(registry: &Registry) -> Result<(), CliError> {
+    if !registry.list_admins().await?.is_empty() {
+        return Ok(());
+    }
+    let email = Email::parse(FIRST_ADMIN_EMAIL).expect("a valid built-in address");
+    let password = random_password();
+    let to_hash = password.clone();
+    let hash = tokio::task::spawn_blocking(move || hash_password(&to_hash))
+        .await
+        .map_err(|e| CliError::Failed(format!("password hashing stopped: {e}")))?
+        .map_err(|e| CliError::Failed(format!("password hashing failed: {e}")))?;
+    let admin = registry
+        .create_admin(&email, hash, AdminRole::Owner)
+        .await?;
+    registry
+        .audit(AuditEntry {
+            actor: output::cli_actor(),
+            action: "admin.create",
+            tenant_id: None,
+            ip: None,
+            detail: json!({ "admin_id": admin.id, "email": admin.email, "role": AdminRole::Owner, "first_admin": true }),
+        })
+        .await?;
+    println!(
+        "created first admin {} — one-time password (shown once, change it at first login): {}",
+        admin.email,
+        password.expose_secret()
+    );
+    Ok(())
 }

@@ -1,0 +1,207 @@
+//! Error policy: every failure a client can see is one [`ApiError`] variant, rendered by the one
+//! [`ResponseError`] impl below as `{"error":{"code","message","request_id"}}`.
+//!
+//! - Client errors (4xx) say what was wrong with the request; their message is safe to show.
+//! - Tenant-availability errors (503) name no internals and carry `Retry-After`.
+//! - Internal errors (500) show a fixed message; their cause chain is logged with the request id,
+//!   never sent (it may name databases, hosts or SQL).
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{self, HeaderValue};
+use actix_web::{HttpResponse, ResponseError};
+use serde::Serialize;
+use serde_json::json;
+
+tokio::task_local! {
+    /// The id of the request being served, set by the request-id middleware around each request
+    /// so error bodies can name it without threading the request through every error.
+    pub(crate) static REQUEST_ID: String;
+}
+
+/// The request id of the current request ("" outside one).
+pub(crate) fn current_request_id() -> String {
+    REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
+}
+
+/// One invalid input field, for 422 answers.
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the Host header is not a valid host name: {0}")]
+    InvalidHost(&'static str),
+    #[error("no tenant is served at this address")]
+    TenantNotFound,
+    #[error("the tenant is being provisioned; retry shortly")]
+    TenantProvisioning,
+    #[error("the tenant is suspended")]
+    TenantSuspended,
+    #[error("the tenant is unavailable")]
+    TenantUnavailable,
+    #[error("the tenant's database is busy; retry shortly")]
+    DatabaseBusy { retry_after: u64 },
+    #[error("the tenant's database is unavailable; retry shortly")]
+    DatabaseUnavailable { retry_after: u64 },
+    #[error("the master registry is unavailable")]
+    RegistryUnavailable,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("the request body is not valid JSON: {0}")]
+    InvalidJson(String),
+    #[error("the request body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("the request is invalid")]
+    Validation(Vec<FieldError>),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("no such resource")]
+    NotFound,
+    #[error("a valid bearer token is required")]
+    Unauthorized,
+    #[error("wrong email or password")]
+    InvalidCredentials,
+    #[error("the token is not valid for this tenant")]
+    WrongTenant,
+    #[error("your role does not allow this")]
+    Forbidden,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ApiError {
+    pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Internal(Box::new(e))
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidHost(_) => "invalid_host",
+            Self::TenantNotFound => "tenant_not_found",
+            Self::TenantProvisioning => "tenant_provisioning",
+            Self::TenantSuspended => "tenant_suspended",
+            Self::TenantUnavailable => "tenant_unavailable",
+            Self::DatabaseBusy { .. } => "database_busy",
+            Self::DatabaseUnavailable { .. } => "database_unavailable",
+            Self::RegistryUnavailable => "registry_unavailable",
+            Self::BadRequest(_) => "bad_request",
+            Self::InvalidJson(_) => "invalid_json",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PayloadTooLarge { .. } => "payload_too_large",
+            Self::Validation(_) => "validation_failed",
+            Self::Conflict(_) => "conflict",
+            Self::NotFound => "not_found",
+            Self::Unauthorized => "unauthorized",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::WrongTenant => "wrong_tenant",
+            Self::Forbidden => "forbidden",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::Internal(_) => "internal_error",
+        }
+    }
+
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::TenantProvisioning => Some(5),
+            Self::DatabaseBusy { retry_after } | Self::DatabaseUnavailable { retry_after } => {
+                Some((*retry_after).max(1))
+            }
+            Self::RegistryUnavailable => Some(2),
+            _ => None,
+        }
+    }
+}
+
+impl From<tenantry_pool::PoolError> for ApiError {
+    fn from(e: tenantry_pool::PoolError) -> Self {
+        use tenantry_pool::PoolError;
+        let retry_after = e.retry_after_secs();
+        match e {
+            PoolError::Exhausted { .. } => Self::DatabaseBusy { retry_after },
+            PoolError::UnknownTenant(_) => Self::TenantNotFound,
+            PoolError::Unavailable { .. } | PoolError::Resolve { .. } => {
+                tracing::warn!(error = %e, "tenant database unavailable");
+                Self::DatabaseUnavailable { retry_after }
+            }
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for ApiError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        use sea_orm::DbErr;
+        match e {
+            // The tenant's connection broke under the query: that tenant only, and transient.
+            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
+                tracing::warn!(error = %e, "tenant database connection failed");
+                Self::DatabaseUnavailable { retry_after: 2 }
+            }
+            e => Self::internal(e),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidHost(_) | Self::BadRequest(_) | Self::InvalidJson(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            Self::TenantNotFound | Self::NotFound => StatusCode::NOT_FOUND,
+            Self::TenantSuspended | Self::WrongTenant | Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Self::TenantProvisioning
+            | Self::TenantUnavailable
+            | Self::DatabaseBusy { .. }
+            | Self::DatabaseUnavailable { .. }
+            | Self::RegistryUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let request_id = current_request_id();
+        if let Self::Internal(cause) = self {
+            tracing::error!(request_id = %request_id, error = %error_chain(cause.as_ref()), "internal error");
+        }
+        let mut error = json!({
+            "code": self.code(),
+            "message": self.to_string(),
+            "request_id": request_id,
+        });
+        if let Self::Validation(fields) = self {
+            error["fields"] = json!(fields);
+        }
+        let mut response = HttpResponse::build(self.status_code());
+        if matches!(self, Self::Unauthorized) {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        if let Some(secs) = self.retry_after() {
+            response.insert_header((header::RETRY_AFTER, HeaderValue::from(secs)));
+        }
+        response.json(json!({ "error": error }))
+    }
+}
+
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}

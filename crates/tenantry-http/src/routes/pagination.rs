@@ -1,0 +1,62 @@
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ApiError, FieldError};
+
+pub const DEFAULT_LIMIT: u64 = 50;
+pub const MAX_LIMIT: u64 = 100;
+
+/// `?page&limit` as sent: strings, so a bad value is a 422 naming the field, not a bare 400.
+#[derive(Debug, Deserialize)]
+pub struct PageQuery {
+    page: Option<String>,
+    limit: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Page {
+    pub page: u64,
+    pub limit: u64,
+}
+
+impl Page {
+    pub fn offset(self) -> u64 {
+        (self.page - 1).saturating_mul(self.limit)
+    }
+}
+
+impl TryFrom<&PageQuery> for Page {
+    type Error = ApiError;
+
+    fn try_from(q: &PageQuery) -> Result<Self, ApiError> {
+        let mut errors = Vec::new();
+        let mut field = |name: &'static str, raw: &Option<String>, default: u64, max: u64| {
+            let Some(raw) = raw else { return default };
+            match raw.parse::<u64>() {
+                Ok(n) if (1..=max).contains(&n) => n,
+                _ => {
+                    errors.push(FieldError {
+                        field: name,
+                        message: format!("must be an integer from 1 to {max}"),
+                    });
+                    default
+                }
+            }
+        };
+        let page = field("page", &q.page, 1, 1_000_000);
+        let limit = field("limit", &q.limit, DEFAULT_LIMIT, MAX_LIMIT);
+        if errors.is_empty() {
+            Ok(Self { page, limit })
+        } else {
+            Err(ApiError::Validation(errors))
+        }
+    }
+}
+
+/// `{data, page, limit, total}`.
+#[derive(Debug, Serialize)]
+pub struct Paginated<T> {
+    pub data: Vec<T>,
+    pub page: u64,
+    pub limit: u64,
+    pub total: u64,
+}

@@ -1,0 +1,200 @@
+//! A server on port 0 over a throwaway master (PostgreSQL: tenants on the test cluster; SQLite:
+//! tenant files in the test's own directory), with real tenants created by the provisioner.
+
+#![allow(dead_code)] // each test file uses part of this harness
+
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use secrecy::SecretString;
+use tenantry_core::Settings;
+use tenantry_core::settings::DatabaseUrl;
+use tenantry_core::vault::{KeyRing, Vault, hash_password};
+use tenantry_core::{Email, ServerName, Subdomain};
+use tenantry_http::Application;
+use tenantry_provision::{CreateTenant, Provisioner, Step};
+use tenantry_registry::entity::tenant;
+use tenantry_registry::{NewServer, Registry, ServerDialect};
+use tenantry_test_utils::{Dialect, TestDb, pg_admin_url};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+pub struct TestApp {
+    pub master: TestDb,
+    pub registry: Arc<Registry>,
+    pub provisioner: Arc<Provisioner>,
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl TestApp {
+    pub async fn spawn(dialect: Dialect) -> Self {
+        let master = TestDb::new(dialect).await;
+        let ring = KeyRing::from_keys(KeyRing::generate_key(), vec![]);
+        let registry = Registry::connect(
+            &DatabaseUrl::parse(master.url()).unwrap(),
+            Arc::new(Vault::new(ring)),
+        )
+        .await
+        .unwrap();
+        registry.migrate().await.unwrap();
+        if dialect == Dialect::Postgres {
+            let url = pg_admin_url();
+            registry
+                .add_server(NewServer {
+                    name: ServerName::parse("pg-test").unwrap(),
+                    dialect: ServerDialect::Postgres,
+                    url: url.rsplit_once('/').unwrap().0.to_owned(),
+                    admin_password: None,
+                    capacity: 10_000,
+                })
+                .await
+                .unwrap();
+        }
+        let mut settings = Settings::embedded_default();
+        settings.server.listen = "127.0.0.1:0".parse().unwrap();
+        settings.server.base_domain = "localhost".into();
+        settings.data_dir = master.dir().to_owned();
+        let provisioner = Arc::new(Provisioner::new(registry.clone(), master.dir()));
+        let registry = Arc::new(registry);
+        let app = Application::build(&settings, registry.clone(), provisioner.clone()).unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], app.port()));
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        Self {
+            master,
+            registry,
+            provisioner,
+            addr,
+            client: reqwest::Client::new(),
+            handle,
+        }
+    }
+
+    pub async fn create(&self, subdomain: &str) -> tenant::Model {
+        self.provisioner
+            .create(request(subdomain))
+            .await
+            .unwrap_or_else(|e| panic!("create {subdomain}: {e}"))
+            .tenant
+    }
+
+    /// A tenant left in `provisioning`, as a crash after `step` would leave it.
+    pub async fn create_stopped_after(&self, subdomain: &str, step: Step) {
+        let p = Provisioner::new((*self.registry).clone(), self.master.dir())
+            .with_failpoint(Some(step));
+        let _ = p.create(request(subdomain)).await;
+    }
+
+    /// A token for the tenant's seeded admin (user 1), minted as the server would.
+    pub fn token(&self, tenant: &tenant::Model) -> String {
+        tenantry_http::auth::TokenKeys::from_vault(self.registry.vault())
+            .issue(tenant.id.into(), 1, tenantry_app::UserRole::Admin)
+            .unwrap()
+    }
+
+    /// Logs the seeded tenant admin in over HTTP.
+    pub async fn login(&self, subdomain: &str) -> String {
+        let res = self
+            .post(&format!("{subdomain}.localhost"), "/api/v1/auth/login")
+            .json(&serde_json::json!({
+                "email": format!("Admin@{subdomain}.example"),
+                "password": ADMIN_PASSWORD,
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "login on {subdomain}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// A request to `path` as if sent to `http://<host>:<port>`.
+    pub fn get(&self, host: &str, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .get(self.url(path))
+            .header("host", format!("{host}:{}", self.addr.port()))
+    }
+
+    pub fn post(&self, host: &str, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .post(self.url(path))
+            .header("host", format!("{host}:{}", self.addr.port()))
+    }
+
+    /// Sends raw request bytes (for Host values an HTTP client would refuse to send) and returns
+    /// the status and body.
+    pub async fn raw(&self, request: &[u8]) -> (u16, String) {
+        let mut stream = tokio::net::TcpStream::connect(self.addr).await.unwrap();
+        stream.write_all(request).await.unwrap();
+        let mut out = Vec::new();
+        stream.read_to_end(&mut out).await.unwrap();
+        let text = String::from_utf8_lossy(&out).into_owned();
+        let status = text
+            .split_whitespace()
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no status line in {text:?}"));
+        let body = text
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
+        (status, body)
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let handle = self.handle.clone();
+        drop(handle.stop(false));
+    }
+}
+
+/// One argon2id hash shared by every tenant admin in a test run: hashing is deliberately slow.
+pub const ADMIN_PASSWORD: &str = "tenant-admin-pw";
+
+pub fn admin_hash() -> String {
+    static HASH: OnceLock<String> = OnceLock::new();
+    HASH.get_or_init(|| hash_password(&SecretString::from(ADMIN_PASSWORD)).unwrap())
+        .clone()
+}
+
+pub fn request(subdomain: &str) -> CreateTenant {
+    CreateTenant {
+        subdomain: Subdomain::parse(subdomain, &[]).unwrap(),
+        name: format!("{subdomain} Ltd"),
+        plan: "standard".into(),
+        admin_email: Email::parse(&format!("admin@{subdomain}.example")).unwrap(),
+        admin_password_hash: admin_hash(),
+        server: None,
+        actor: "test".into(),
+    }
+}
+
+/// A subdomain unique to this test run (PostgreSQL tenants share one cluster).
+pub fn unique(prefix: &str) -> String {
+    format!(
+        "{prefix}{}",
+        &uuid::Uuid::new_v4().simple().to_string()[..8]
+    )
+}
+
+/// Asserts a JSON error answer: status, `error.code`, a request id matching the header.
+pub async fn assert_error(res: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
+    assert_eq!(res.status().as_u16(), status, "status of {}", res.url());
+    let header = res
+        .headers()
+        .get("x-request-id")
+        .expect("x-request-id header")
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let body: serde_json::Value = res.json().await.expect("JSON error body");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    assert_eq!(body["error"]["request_id"], header.as_str(), "{body}");
+    body
+}
