@@ -976,7 +976,7 @@ fn section(r: &Results, table: &str) -> String {
          come from `Created::timings`. **Template** = a database kept at the schema (tables owned \
          by a template role), copied with `CREATE DATABASE … TEMPLATE` + `ALTER DATABASE … \
          OWNER`; the provisioner does not use it. **SQLite** = `Provisioner::create` with a \
-         SQLite master (WAL, `synchronous = FULL`) and no server registered, files on the same \
+         SQLite master (WAL, `synchronous = NORMAL; tenant files FULL`) and no server registered, files on the same \
          disk. **Fleet** = registry rows only (no databases), then `list_tenants` + \
          `migrate_tenants`. The argon2id hash is computed once, beforehand, at its default cost.\n\n\
          {table}",

@@ -17,22 +17,9 @@ impl Registry {
         step: &str,
         params: serde_json::Value,
     ) -> Result<operation::Model, RegistryError> {
-        let now = Utc::now();
-        Ok(operation::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            kind: Set(kind.to_owned()),
-            tenant_id: Set(tenant_id.map(|t| t.as_uuid())),
-            step: Set(step.to_owned()),
-            state: Set(OperationState::Running),
-            attempts: Set(1),
-            error: Set(None),
-            params: Set(params),
-            created_at: Set(now),
-            updated_at: Set(now),
-            finished_at: Set(None),
-        }
-        .insert(&self.db)
-        .await?)
+        Ok(new_operation(kind, tenant_id, step, params)
+            .insert(&self.db)
+            .await?)
     }
 
     /// Records that `step` is reached (also a heartbeat: `updated_at` moves).
@@ -94,5 +81,28 @@ impl Registry {
             .exec(&self.db)
             .await?;
         Ok(())
+    }
+}
+
+/// A `running` operation row, not yet written.
+pub(crate) fn new_operation(
+    kind: &str,
+    tenant_id: Option<TenantId>,
+    step: &str,
+    params: serde_json::Value,
+) -> operation::ActiveModel {
+    let now = Utc::now();
+    operation::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        kind: Set(kind.to_owned()),
+        tenant_id: Set(tenant_id.map(|t| t.as_uuid())),
+        step: Set(step.to_owned()),
+        state: Set(OperationState::Running),
+        attempts: Set(1),
+        error: Set(None),
+        params: Set(params),
+        created_at: Set(now),
+        updated_at: Set(now),
+        finished_at: Set(None),
     }
 }

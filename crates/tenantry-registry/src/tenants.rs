@@ -36,13 +36,44 @@ impl Registry {
     /// Writes the tenant row in status `provisioning`. A live tenant with the same subdomain →
     /// `Conflict` (the partial unique index decides, so two concurrent creates cannot both win).
     pub async fn reserve_tenant(&self, new: NewTenant) -> Result<tenant::Model, RegistryError> {
+        let subdomain = new.subdomain.clone();
+        self.provisioning_row(new)?
+            .insert(&self.db)
+            .await
+            .map_err(|e| RegistryError::conflict_or_db(e, || format!("tenant {subdomain}")))
+    }
+
+    /// Writes the operation that records a creation and the tenant row it reserves, in one
+    /// transaction (one commit): a conflicting subdomain leaves neither behind.
+    pub async fn reserve_tenant_with_operation(
+        &self,
+        new: NewTenant,
+        kind: &str,
+        step: &str,
+        params: serde_json::Value,
+    ) -> Result<(tenant::Model, crate::entity::operation::Model), RegistryError> {
+        let subdomain = new.subdomain.clone();
+        let operation = crate::operations::new_operation(kind, Some(new.id), step, params);
+        let row = self.provisioning_row(new)?;
+        let txn = self.db.begin().await?;
+        let operation = operation.insert(&txn).await?;
+        let tenant = row
+            .insert(&txn)
+            .await
+            .map_err(|e| RegistryError::conflict_or_db(e, || format!("tenant {subdomain}")))?;
+        txn.commit().await?;
+        Ok((tenant, operation))
+    }
+
+    /// The row of a tenant being provisioned, its role password sealed to the row.
+    fn provisioning_row(&self, new: NewTenant) -> Result<tenant::ActiveModel, RegistryError> {
         let sealed: Option<SealedSecret> = new
             .db_password
             .as_ref()
             .map(|p| self.vault.seal(p, &db_secret_context(new.id)))
             .transpose()?;
         let now = Utc::now();
-        tenant::ActiveModel {
+        Ok(tenant::ActiveModel {
             id: Set(new.id.as_uuid()),
             subdomain: Set(new.subdomain.as_str().to_owned()),
             name: Set(new.name),
@@ -60,10 +91,7 @@ impl Registry {
             created_at: Set(now),
             updated_at: Set(now),
             deleted_at: Set(None),
-        }
-        .insert(&self.db)
-        .await
-        .map_err(|e| RegistryError::conflict_or_db(e, || format!("tenant {}", new.subdomain)))
+        })
     }
 
     pub async fn tenant(&self, id: TenantId) -> Result<Option<tenant::Model>, RegistryError> {
