@@ -131,6 +131,8 @@ impl Provisioner {
             .min_connections(0)
             .connect_timeout(Duration::from_secs(5))
             .acquire_timeout(Duration::from_secs(5))
+            // Short-lived and just opened: no ping before each of its few acquires.
+            .test_before_acquire(false)
             .sqlx_logging(false);
         Database::connect(options)
             .await

@@ -75,6 +75,11 @@ impl Registry {
                     .foreign_keys(true)
                     .busy_timeout(Duration::from_secs(5))
             });
+        if let DatabaseUrl::Sqlite(_) = url {
+            // A local file cannot have dropped the connection: skip sqlx's ping before every
+            // acquire (a round trip through the worker thread each time).
+            options.test_before_acquire(false);
+        }
         let db = Database::connect(options)
             .await
             .map_err(|e| RegistryError::Connect {
