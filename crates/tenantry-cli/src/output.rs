@@ -59,3 +59,12 @@ pub fn cli_actor() -> String {
         .unwrap_or_else(|_| "unknown".into());
     format!("cli:{user}")
 }
+
+/// Hashes a password with argon2id (default cost) off the async executor: it takes tens of ms.
+pub async fn hash_password(password: &SecretString) -> Result<String, CliError> {
+    let password = password.clone();
+    tokio::task::spawn_blocking(move || tenantry_core::vault::hash_password(&password))
+        .await
+        .map_err(|e| CliError::Failed(format!("password hashing stopped: {e}")))?
+        .map_err(|e| CliError::Failed(format!("password hashing failed: {e}")))
+}

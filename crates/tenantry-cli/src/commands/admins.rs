@@ -1,7 +1,7 @@
 use secrecy::ExposeSecret;
 use serde_json::json;
 use tenantry_core::Email;
-use tenantry_core::vault::{hash_password, random_password};
+use tenantry_core::vault::random_password;
 use tenantry_registry::{AdminRole, AuditEntry};
 
 use crate::cli::AdminsCommand;
@@ -25,11 +25,7 @@ pub async fn run(ctx: &Context, cmd: AdminsCommand) -> Result<(), CliError> {
                 (random_password(), true)
             };
             let registry = ctx.registry().await?;
-            let to_hash = password.clone();
-            let hash = tokio::task::spawn_blocking(move || hash_password(&to_hash))
-                .await
-                .map_err(|e| CliError::Failed(format!("password hashing stopped: {e}")))?
-                .map_err(|e| CliError::Failed(format!("password hashing failed: {e}")))?;
+            let hash = output::hash_password(&password).await?;
             let admin = registry.create_admin(&email, hash, role).await?;
             registry
                 .audit(AuditEntry {

@@ -8,7 +8,7 @@ use secrecy::ExposeSecret;
 use serde_json::json;
 use tenantry_core::Email;
 use tenantry_core::settings::DatabaseUrl;
-use tenantry_core::vault::{hash_password, random_password};
+use tenantry_core::vault::random_password;
 use tenantry_http::Application;
 use tenantry_provision::Provisioner;
 use tenantry_provision::reconcile::Outcome;
@@ -98,11 +98,7 @@ async fn ensure_first_admin(registry: &Registry) -> Result<(), CliError> {
     }
     let email = Email::parse(FIRST_ADMIN_EMAIL).expect("a valid built-in address");
     let password = random_password();
-    let to_hash = password.clone();
-    let hash = tokio::task::spawn_blocking(move || hash_password(&to_hash))
-        .await
-        .map_err(|e| CliError::Failed(format!("password hashing stopped: {e}")))?
-        .map_err(|e| CliError::Failed(format!("password hashing failed: {e}")))?;
+    let hash = output::hash_password(&password).await?;
     let admin = registry
         .create_admin(&email, hash, AdminRole::Owner)
         .await?;

@@ -5,7 +5,7 @@ use sea_orm::ActiveEnum;
 use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::json;
-use tenantry_core::vault::{hash_password, random_password};
+use tenantry_core::vault::random_password;
 use tenantry_core::{Email, ServerName, Subdomain};
 use tenantry_provision::fleet::{FleetOptions, FleetOutcome, FleetReport, TenantMigration};
 use tenantry_provision::{CreateTenant, Provisioner, Reactivated};
@@ -154,11 +154,7 @@ async fn create(
         (random_password(), true)
     };
     let p = ctx.provisioner().await?;
-    let to_hash = password.clone();
-    let hash = tokio::task::spawn_blocking(move || hash_password(&to_hash))
-        .await
-        .map_err(|e| CliError::Failed(format!("password hashing stopped: {e}")))?
-        .map_err(|e| CliError::Failed(format!("password hashing failed: {e}")))?;
+    let hash = output::hash_password(&password).await?;
     let created = p
         .create(CreateTenant {
             subdomain,
