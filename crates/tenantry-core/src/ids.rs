@@ -205,6 +205,65 @@ impl fmt::Display for ServerName {
     }
 }
 
+/// A tenant's own domain (`books.acme.com`), served like its subdomain once verified. Stored
+/// lowercased without a trailing dot: at least two labels of a–z, 0–9 and '-' (each 1–63, no
+/// edge hyphen), 253 characters at most, not an IP address. Internationalised names are given in
+/// their ASCII (punycode, `xn--`) form, as they arrive in a `Host` header.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct DomainName(String);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DomainError {
+    #[error("must be at most 253 characters, got {0}")]
+    Length(usize),
+    #[error("must have at least two labels (like example.com)")]
+    SingleLabel,
+    #[error("label {label:?} {reason}")]
+    Label { label: String, reason: NameError },
+    #[error("must be a domain name, not an IP address")]
+    IpAddress,
+}
+
+impl DomainName {
+    pub fn parse(s: &str) -> Result<Self, DomainError> {
+        let name = s.trim().trim_end_matches('.').to_ascii_lowercase();
+        if name.len() > 253 {
+            return Err(DomainError::Length(name.len()));
+        }
+        if name.parse::<std::net::IpAddr>().is_ok() {
+            return Err(DomainError::IpAddress);
+        }
+        if !name.contains('.') {
+            return Err(DomainError::SingleLabel);
+        }
+        for label in name.split('.') {
+            check_label(label, 1, 63).map_err(|reason| DomainError::Label {
+                label: label.to_owned(),
+                reason,
+            })?;
+        }
+        if name
+            .rsplit('.')
+            .next()
+            .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(DomainError::IpAddress);
+        }
+        Ok(Self(name))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DomainName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// An email address, trimmed and lowercased so lookups are case-insensitive. Checked for shape
 /// only (one '@', non-empty parts, no spaces): deliverability is not our business.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -257,6 +316,37 @@ mod tests {
         );
         assert_eq!(ServerName::parse("-pg"), Err(NameError::EdgeHyphen));
         assert!(ServerName::parse(&"a".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn domain_names() {
+        assert_eq!(
+            DomainName::parse(" Books.Acme.COM. ").unwrap().as_str(),
+            "books.acme.com"
+        );
+        assert!(DomainName::parse("xn--bcher-kva.example").is_ok());
+        assert_eq!(
+            DomainName::parse("localhost"),
+            Err(DomainError::SingleLabel)
+        );
+        assert_eq!(DomainName::parse("10.0.0.1"), Err(DomainError::IpAddress));
+        assert_eq!(DomainName::parse("::1"), Err(DomainError::IpAddress));
+        assert_eq!(DomainName::parse("a.b.c.300"), Err(DomainError::IpAddress));
+        for bad in [
+            "",
+            "a..com",
+            "-a.com",
+            "a_b.com",
+            "bücher.example",
+            "a.com:80",
+        ] {
+            assert!(DomainName::parse(bad).is_err(), "{bad:?} should be refused");
+        }
+        let long = format!("{}.com", "a.".repeat(130));
+        assert!(matches!(
+            DomainName::parse(&long),
+            Err(DomainError::Length(_))
+        ));
     }
 
     #[test]

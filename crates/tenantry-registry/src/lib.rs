@@ -7,6 +7,7 @@
 
 mod admins;
 mod audit;
+mod domains;
 pub mod entity;
 mod error;
 mod operations;

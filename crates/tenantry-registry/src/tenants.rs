@@ -159,15 +159,21 @@ impl Registry {
         if status == TenantStatus::Deleted {
             update = update.col_expr(tenant::Column::DeletedAt, Expr::value(now));
         }
+        // Deletion releases the tenant's domains in the same commit as the tombstone.
+        let txn = self.db.begin().await?;
         let result = update
             .filter(tenant::Column::Id.eq(id.as_uuid()))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
         if result.rows_affected == 0 {
             return Err(RegistryError::NotFound {
                 what: format!("tenant {id}"),
             });
         }
+        if status == TenantStatus::Deleted {
+            crate::domains::release_domains(&txn, id).await?;
+        }
+        txn.commit().await?;
         Ok(())
     }
 
