@@ -10,7 +10,10 @@ pub enum HostKind {
     Apex,
     /// One label under the base domain: a candidate tenant subdomain (still to be looked up).
     Subdomain(String),
-    /// Any other valid host: an IP literal, another domain, a nested subdomain.
+    /// A name outside the base domain: a candidate custom domain (still to be looked up).
+    /// Lowercase, without port or trailing dot.
+    Domain(String),
+    /// Any other valid host: an IP literal, a nested subdomain of the base domain.
     Other,
 }
 
@@ -90,7 +93,17 @@ pub fn classify(raw: &str, base_domain: &str) -> Result<HostKind, HostError> {
         .and_then(|p| p.strip_suffix('.'))
     {
         Some(label) if !label.contains('.') => Ok(HostKind::Subdomain(label.to_owned())),
-        _ => Ok(HostKind::Other),
+        Some(_) => Ok(HostKind::Other),
+        // A dotted name whose last label is not all digits (`1.2.3.4.5` is nobody's domain).
+        None if name.contains('.')
+            && !name
+                .rsplit('.')
+                .next()
+                .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit())) =>
+        {
+            Ok(HostKind::Domain(name))
+        }
+        None => Ok(HostKind::Other),
     }
 }
 
@@ -135,8 +148,19 @@ mod tests {
         assert_eq!(c("a.b.localhost"), Ok(HostKind::Other));
         assert_eq!(c("127.0.0.1:8080"), Ok(HostKind::Other));
         assert_eq!(c("[::1]:8080"), Ok(HostKind::Other));
-        assert_eq!(c("example.com"), Ok(HostKind::Other));
         assert_eq!(c("evillocalhost"), Ok(HostKind::Other));
+        assert_eq!(c("1.2.3.4.5"), Ok(HostKind::Other));
+    }
+
+    #[test]
+    fn custom_domain_hosts() {
+        let books = Ok(HostKind::Domain("books.acme.com".into()));
+        assert_eq!(c("books.acme.com"), books);
+        assert_eq!(c("Books.ACME.com.:443"), books);
+        assert_eq!(
+            c("evil.localhost.example"),
+            Ok(HostKind::Domain("evil.localhost.example".into()))
+        );
     }
 
     #[test]

@@ -49,6 +49,7 @@ impl From<&tenant::Model> for ResolvedTenant {
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 enum Key {
+    Domain(String),
     Subdomain(String),
     Id(Uuid),
 }
@@ -94,13 +95,38 @@ impl TenantDirectory {
     }
 
     /// The tenant this request is for, gated by status: only an active tenant comes back.
+    ///
+    /// Order: a verified custom domain, else a subdomain of the base domain, else (if enabled)
+    /// the `X-Tenant-Id` header. A host under the base domain is decisive: an unknown subdomain is
+    /// 404 whatever the header says. Any other host falls back to the header when it is no
+    /// tenant's domain (an internal service name, an IP address).
     pub async fn resolve(&self, req: &HttpRequest) -> Result<ResolvedTenant, ApiError> {
-        let key = self.key_of(req)?.ok_or(ApiError::TenantNotFound)?;
+        let found = match self.host_key(req)? {
+            HostKey::Subdomain(key) => self.lookup(key).await?,
+            HostKey::NoTenant => None,
+            HostKey::Domain(key) => match self.lookup(key).await? {
+                found @ Some(_) => found,
+                None => self.lookup_header(req).await?,
+            },
+            HostKey::Silent => self.lookup_header(req).await?,
+        };
+        let tenant = found.ok_or(ApiError::TenantNotFound)?;
+        match tenant.status {
+            TenantStatus::Active => Ok(tenant),
+            TenantStatus::Provisioning => Err(ApiError::TenantProvisioning),
+            TenantStatus::Suspended => Err(ApiError::TenantSuspended),
+            TenantStatus::Failed => Err(ApiError::TenantUnavailable),
+            TenantStatus::Deleted => Err(ApiError::TenantNotFound),
+        }
+    }
+
+    /// One cached, single-flight registry lookup (a miss is cached too).
+    async fn lookup(&self, key: Key) -> Result<Option<ResolvedTenant>, ApiError> {
         let registry = self.registry.clone();
-        let found = self
-            .cache
+        self.cache
             .try_get_with(key.clone(), async move {
                 let model = match &key {
+                    Key::Domain(d) => registry.live_tenant_by_domain(d).await?,
                     Key::Subdomain(s) => registry.live_tenant_by_subdomain(s).await?,
                     Key::Id(id) => registry
                         .tenant((*id).into())
@@ -113,19 +139,11 @@ impl TenantDirectory {
             .map_err(|e: Arc<RegistryError>| {
                 tracing::error!(error = %e, "tenant lookup failed");
                 ApiError::RegistryUnavailable
-            })?;
-        let tenant = found.ok_or(ApiError::TenantNotFound)?;
-        match tenant.status {
-            TenantStatus::Active => Ok(tenant),
-            TenantStatus::Provisioning => Err(ApiError::TenantProvisioning),
-            TenantStatus::Suspended => Err(ApiError::TenantSuspended),
-            TenantStatus::Failed => Err(ApiError::TenantUnavailable),
-            TenantStatus::Deleted => Err(ApiError::TenantNotFound),
-        }
+            })
     }
 
-    /// The lookup key the request names, or `None` for a valid host that is no tenant's.
-    fn key_of(&self, req: &HttpRequest) -> Result<Option<Key>, ApiError> {
+    /// What the `Host` header names.
+    fn host_key(&self, req: &HttpRequest) -> Result<HostKey, ApiError> {
         let raw = match req.headers().get(actix_web::http::header::HOST) {
             Some(v) => v
                 .to_str()
@@ -139,24 +157,44 @@ impl TenantDirectory {
         };
         let kind = host::classify(&raw, &self.base_domain)
             .map_err(|e| ApiError::InvalidHost(e.reason()))?;
-        if let HostKind::Subdomain(label) = kind {
+        Ok(match kind {
+            HostKind::Domain(domain) => HostKey::Domain(Key::Domain(domain)),
             // A label that can never be a subdomain (reserved, too short) is no tenant.
-            return Ok(Subdomain::parse(&label, &self.reserved)
-                .ok()
-                .map(|s| Key::Subdomain(s.as_str().to_owned())));
-        }
-        if self.tenant_header
-            && let Some(value) = req.headers().get(TENANT_HEADER)
-        {
-            let id = value
-                .to_str()
-                .ok()
-                .and_then(|v| v.trim().parse::<Uuid>().ok())
-                .ok_or_else(|| ApiError::BadRequest("X-Tenant-Id must be a tenant id".into()))?;
-            return Ok(Some(Key::Id(id)));
-        }
-        Ok(None)
+            HostKind::Subdomain(label) => match Subdomain::parse(&label, &self.reserved) {
+                Ok(s) => HostKey::Subdomain(Key::Subdomain(s.as_str().to_owned())),
+                Err(_) => HostKey::NoTenant,
+            },
+            HostKind::Apex | HostKind::Other => HostKey::Silent,
+        })
     }
+
+    /// The tenant `X-Tenant-Id` names, if that header is enabled and present.
+    async fn lookup_header(&self, req: &HttpRequest) -> Result<Option<ResolvedTenant>, ApiError> {
+        if !self.tenant_header {
+            return Ok(None);
+        }
+        let Some(value) = req.headers().get(TENANT_HEADER) else {
+            return Ok(None);
+        };
+        let id = value
+            .to_str()
+            .ok()
+            .and_then(|v| v.trim().parse::<Uuid>().ok())
+            .ok_or_else(|| ApiError::BadRequest("X-Tenant-Id must be a tenant id".into()))?;
+        self.lookup(Key::Id(id)).await
+    }
+}
+
+/// What a `Host` says about the tenant.
+enum HostKey {
+    /// A subdomain of the base domain: decides alone (unknown → 404, whatever the header says).
+    Subdomain(Key),
+    /// Under the base domain but never a subdomain (reserved, too short): no tenant.
+    NoTenant,
+    /// Another domain: a tenant's if it is a verified custom domain, else the header may say.
+    Domain(Key),
+    /// Names no tenant (the apex, an IP literal, a nested name): the header may say.
+    Silent,
 }
 
 /// Middleware for tenant-routed scopes: resolves and gates the tenant before any route (so an
