@@ -976,8 +976,11 @@ fn section(r: &Results, table: &str) -> String {
          come from `Created::timings`. **Template** = a database kept at the schema (tables owned \
          by a template role), copied with `CREATE DATABASE … TEMPLATE` + `ALTER DATABASE … \
          OWNER`; the provisioner does not use it. **SQLite** = `Provisioner::create` with a \
-         SQLite master (WAL, `synchronous = NORMAL; tenant files FULL`) and no server registered, files on the same \
-         disk. **Fleet** = registry rows only (no databases), then `list_tenants` + \
+         SQLite master (WAL, `synchronous = NORMAL`) and no server registered, files on the same \
+         disk: the tenant file is a copy of a template kept at the latest schema (built once, \
+         before the measured rounds, by the warm-ups), so `migrate` only checks the history; \
+         seeding commits with `synchronous = NORMAL` and ends with a `TRUNCATE` checkpoint \
+         (WAL and file fsynced) before activation. **Fleet** = registry rows only (no databases), then `list_tenants` + \
          `migrate_tenants`. The argon2id hash is computed once, beforehand, at its default cost.\n\n\
          {table}",
         date = chrono::Utc::now().format("%Y-%m-%d"),

@@ -245,7 +245,7 @@ impl Provisioner {
         self.step_done(op, Step::Database, t, timings).await?;
 
         let t = Instant::now();
-        let conn = self.connect_tenant(tenant).await?;
+        let conn = self.connect_new_tenant(tenant).await?;
         let report = tenantry_migrate::migrate(&conn, self.migrations).await;
         let report = match report {
             Ok(report) => report,
@@ -266,8 +266,11 @@ impl Provisioner {
             },
         )
         .await;
-        conn.close().await.ok();
-        seeded?;
+        if let Err(e) = seeded {
+            conn.close().await.ok();
+            return Err(e.into());
+        }
+        self.close_new_tenant(tenant, conn).await?;
         self.step_done(op, Step::Seed, t, timings).await?;
 
         let t = Instant::now();

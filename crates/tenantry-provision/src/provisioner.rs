@@ -3,8 +3,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, Statement,
+};
 use secrecy::ExposeSecret;
+use sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use tenantry_core::DbServerId;
 use tenantry_migrate::MigrationSource;
 use tenantry_registry::entity::tenant;
@@ -20,6 +23,7 @@ use crate::{ProvisionError, Step};
 /// small admin pool per PostgreSQL server it has touched.
 pub struct Provisioner {
     pub(crate) registry: Registry,
+    data_dir: std::path::PathBuf,
     sqlite: Arc<SqliteBackend>,
     servers: Mutex<HashMap<Uuid, Arc<PostgresBackend>>>,
     pub(crate) migrations: &'static MigrationSource,
@@ -30,11 +34,13 @@ pub struct Provisioner {
 impl Provisioner {
     /// SQLite tenants live in `<data_dir>/tenants/`.
     pub fn new(registry: Registry, data_dir: &Path) -> Self {
+        let migrations = &tenantry_app::MIGRATIONS;
         Self {
             registry,
-            sqlite: Arc::new(SqliteBackend::new(data_dir.join("tenants"))),
+            data_dir: data_dir.to_owned(),
+            sqlite: Arc::new(SqliteBackend::new(data_dir.join("tenants"), migrations)),
             servers: Mutex::new(HashMap::new()),
-            migrations: &tenantry_app::MIGRATIONS,
+            migrations,
             reserved_subdomains: Vec::new(),
             failpoint: None,
         }
@@ -43,6 +49,10 @@ impl Provisioner {
     /// The tenant schema to apply (tests substitute a source with extra versions).
     pub fn with_migrations(mut self, migrations: &'static MigrationSource) -> Self {
         self.migrations = migrations;
+        self.sqlite = Arc::new(SqliteBackend::new(
+            self.data_dir.join("tenants"),
+            migrations,
+        ));
         self
     }
 
@@ -120,9 +130,69 @@ impl Provisioner {
 
     /// Opens a short-lived connection to the tenant's database *as the tenant's own role*
     /// (migrations and seed data are then owned by it, and run with its privileges only).
+    /// Every commit on it is durable.
     pub async fn connect_tenant(
         &self,
         tenant: &tenant::Model,
+    ) -> Result<DatabaseConnection, ProvisionError> {
+        self.open_tenant(tenant, SqliteSynchronous::Full).await
+    }
+
+    /// Like [`Self::connect_tenant`], for a database that nothing else has open yet (a tenant
+    /// being created): on SQLite its commits are made durable together, by the checkpoint of
+    /// [`Self::close_new_tenant`], instead of one WAL flush each. PostgreSQL: no difference.
+    pub(crate) async fn connect_new_tenant(
+        &self,
+        tenant: &tenant::Model,
+    ) -> Result<DatabaseConnection, ProvisionError> {
+        self.open_tenant(tenant, SqliteSynchronous::Normal).await
+    }
+
+    /// Writes everything committed on a [`Self::connect_new_tenant`] connection to the database
+    /// file, flushed (on SQLite a `TRUNCATE` checkpoint, which syncs the WAL and then the file),
+    /// then closes it.
+    pub(crate) async fn close_new_tenant(
+        &self,
+        tenant: &tenant::Model,
+        conn: DatabaseConnection,
+    ) -> Result<(), ProvisionError> {
+        let failed = |message: String| ProvisionError::TenantConnect {
+            db: tenant.db_name.clone(),
+            message,
+        };
+        if conn.get_database_backend() == DbBackend::Sqlite {
+            // (busy, WAL frames, frames checkpointed): busy = 1 means another connection kept
+            // the checkpoint from completing, so the commits are not known to be on disk.
+            let row = conn
+                .query_one_raw(Statement::from_string(
+                    DbBackend::Sqlite,
+                    "PRAGMA wal_checkpoint(TRUNCATE)",
+                ))
+                .await;
+            let busy = row.and_then(|row| {
+                row.map(|row| row.try_get_by_index::<i32>(0))
+                    .transpose()
+                    .map(Option::unwrap_or_default)
+            });
+            match busy {
+                Ok(0) => {}
+                Ok(_) => {
+                    conn.close().await.ok();
+                    return Err(failed("the checkpoint after seeding was blocked".into()));
+                }
+                Err(e) => {
+                    conn.close().await.ok();
+                    return Err(failed(format!("checkpoint after seeding: {e}")));
+                }
+            }
+        }
+        conn.close().await.map_err(|e| failed(e.to_string()))
+    }
+
+    async fn open_tenant(
+        &self,
+        tenant: &tenant::Model,
+        synchronous: SqliteSynchronous,
     ) -> Result<DatabaseConnection, ProvisionError> {
         let url = self.tenant_url(tenant).await?;
         let mut options = ConnectOptions::new(url.expose_secret().to_owned());
@@ -133,7 +203,14 @@ impl Provisioner {
             .acquire_timeout(Duration::from_secs(5))
             // Short-lived and just opened: no ping before each of its few acquires.
             .test_before_acquire(false)
-            .sqlx_logging(false);
+            .sqlx_logging(false)
+            // Like every opener of a tenant file (the connection manager too): WAL, which the
+            // first connection to a fresh (empty) file writes into its header.
+            .map_sqlx_sqlite_opts(move |o| {
+                o.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(synchronous)
+                    .busy_timeout(Duration::from_secs(5))
+            });
         Database::connect(options)
             .await
             .map_err(|e| ProvisionError::TenantConnect {

@@ -213,3 +213,44 @@ async fn a_delete_interrupted_after_dropping_the_role_can_be_finished() {
     assert_eq!(deleted.status, TenantStatus::Deleted);
     assert_eq!(env.leftovers(&t.db_name).await, Vec::<String>::new());
 }
+
+/// Creation commits with `synchronous = NORMAL` on SQLite and makes everything durable with one
+/// checkpoint before activating: by then the file holds the schema and the seed, the WAL is
+/// empty, and the journal mode every opener sets is WAL.
+#[tokio::test]
+async fn a_created_sqlite_tenant_is_checkpointed_into_its_file_before_activation() {
+    let env = Env::new(Dialect::Sqlite).await;
+    let p = env.provisioner();
+    let acme = env.create(&p, "acme").await;
+    let path = env
+        .master
+        .dir()
+        .join("tenants")
+        .join(format!("{}.db", acme.db_name));
+    // stat only: opening and closing the file here would drop SQLite's POSIX locks.
+    let size = std::fs::metadata(&path).unwrap().len();
+    assert!(
+        size >= 4096 * 8,
+        "schema and seed are in the file: {size} bytes"
+    );
+    let wal = std::fs::metadata(format!("{}-wal", path.display())).map(|m| m.len());
+    assert!(
+        matches!(wal, Err(_) | Ok(0)),
+        "nothing left only in the WAL: {wal:?}"
+    );
+
+    let conn = p.connect_tenant(&acme).await.unwrap();
+    let mode = conn
+        .query_one_raw(sea_orm::Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "PRAGMA journal_mode",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<String>(0)
+        .unwrap();
+    assert_eq!(mode, "wal");
+    assert!(count(&conn, "SELECT COUNT(*) FROM ledgers").await >= 10);
+    conn.close().await.unwrap();
+}
