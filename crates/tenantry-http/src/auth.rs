@@ -6,13 +6,15 @@
 //! everyone out. A token is only valid on the tenant it names: presented elsewhere it is 403.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use moka::future::Cache;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QuerySelect};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
@@ -89,6 +91,63 @@ impl TokenKeys {
     }
 }
 
+/// How long a user's current role and status are reused without reading the tenant database.
+/// A change made through this process's API is seen at once; one made elsewhere (another
+/// instance) within this delay.
+pub const USER_STATUS_TTL: Duration = Duration::from_secs(5);
+
+/// What a token's user is *now*: a token proves who the user was when it was issued; whether
+/// they are still active, and with which role, is read from the tenant database (cached
+/// briefly). A disabled or deleted user's token stops working; a demoted admin loses admin
+/// rights — neither waits for the token to expire.
+pub struct UserStatus {
+    cache: Cache<(TenantId, i64), Option<UserRole>>,
+}
+
+impl Default for UserStatus {
+    fn default() -> Self {
+        Self {
+            cache: Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(USER_STATUS_TTL)
+                .build(),
+        }
+    }
+}
+
+impl UserStatus {
+    /// The user's role if they exist and are active.
+    async fn current_role(
+        &self,
+        state: &AppState,
+        tenant: TenantId,
+        user_id: i64,
+    ) -> Result<Option<UserRole>, ApiError> {
+        self.cache
+            .try_get_with((tenant, user_id), async {
+                let conn = state.pools.acquire(tenant).await?;
+                let row: Option<(UserRole, Option<chrono::DateTime<chrono::Utc>>)> =
+                    user::Entity::find_by_id(user_id)
+                        .select_only()
+                        .column(user::Column::Role)
+                        .column(user::Column::DisabledAt)
+                        .into_tuple()
+                        .one(&*conn)
+                        .await?;
+                Ok::<_, ApiError>(
+                    row.and_then(|(role, disabled)| disabled.is_none().then_some(role)),
+                )
+            })
+            .await
+            .map_err(ApiError::from_shared)
+    }
+
+    /// Forgets what is cached about a user (after changing their role or status).
+    pub async fn forget(&self, tenant: TenantId, user_id: i64) {
+        self.cache.invalidate(&(tenant, user_id)).await;
+    }
+}
+
 /// The authenticated user of the request's tenant.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
@@ -130,10 +189,12 @@ impl FromRequest for AuthUser {
                 return Err(ApiError::WrongTenant);
             }
             let user_id = claims.sub.parse().map_err(|_| ApiError::Unauthorized)?;
-            Ok(AuthUser {
-                user_id,
-                role: claims.role,
-            })
+            let role = state
+                .users
+                .current_role(&state, tenant.id, user_id)
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
+            Ok(AuthUser { user_id, role })
         })
     }
 }

@@ -6,6 +6,8 @@
 //! - Internal errors (500) show a fixed message; their cause chain is logged with the request id,
 //!   never sent (it may name databases, hosts or SQL).
 
+use std::borrow::Cow;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
@@ -23,11 +25,20 @@ pub(crate) fn current_request_id() -> String {
     REQUEST_ID.try_with(Clone::clone).unwrap_or_default()
 }
 
-/// One invalid input field, for 422 answers.
+/// One invalid input field, for 422 answers: `code`, or `lines[2].debit` for a nested one.
 #[derive(Debug, Clone, Serialize)]
 pub struct FieldError {
-    pub field: &'static str,
+    pub field: Cow<'static, str>,
     pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: impl Into<Cow<'static, str>>, message: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +90,21 @@ pub enum ApiError {
 impl ApiError {
     pub fn internal(e: impl std::error::Error + Send + Sync + 'static) -> Self {
         Self::Internal(Box::new(e))
+    }
+
+    /// The error of a lookup shared by several waiting requests (moka's single-flight hands each
+    /// the same `Arc`): the error itself for the last holder, else an equivalent one.
+    pub(crate) fn from_shared(e: std::sync::Arc<ApiError>) -> Self {
+        std::sync::Arc::try_unwrap(e).unwrap_or_else(|shared| match &*shared {
+            Self::DatabaseBusy { retry_after } => Self::DatabaseBusy {
+                retry_after: *retry_after,
+            },
+            Self::DatabaseUnavailable { retry_after } => Self::DatabaseUnavailable {
+                retry_after: *retry_after,
+            },
+            Self::TenantNotFound => Self::TenantNotFound,
+            other => Self::Internal(other.to_string().into()),
+        })
     }
 
     pub fn code(&self) -> &'static str {

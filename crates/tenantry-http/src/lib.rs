@@ -44,6 +44,7 @@ pub struct AppState {
     pub pools: TenantPools,
     pub directory: TenantDirectory,
     pub tokens: auth::TokenKeys,
+    pub users: auth::UserStatus,
 }
 
 /// A bound, not yet running server.
@@ -80,6 +81,7 @@ impl Application {
         let tokens = auth::TokenKeys::from_vault(registry.vault());
         let state = web::Data::new(AppState {
             tokens,
+            users: auth::UserStatus::default(),
             registry,
             provisioner,
             pools,
@@ -159,7 +161,7 @@ fn json_error(e: JsonPayloadError) -> ApiError {
         JsonPayloadError::ContentType => ApiError::UnsupportedMediaType,
         JsonPayloadError::Deserialize(e) if e.is_data() => {
             ApiError::Validation(vec![error::FieldError {
-                field: "body",
+                field: "body".into(),
                 message: e.to_string(),
             }])
         }

@@ -1,11 +1,16 @@
 //! The whole HTTP surface in one place.
 
 mod health;
+mod invoices;
 mod ledgers;
 mod pagination;
+mod reports;
+mod users;
+mod vouchers;
 
 use actix_web::middleware::from_fn;
 use actix_web::web::{self, ServiceConfig};
+use sea_orm::{SqliteTransactionMode, TransactionOptions, TransactionTrait};
 
 use crate::error::ApiError;
 use crate::tenant;
@@ -18,10 +23,124 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .wrap(from_fn(tenant::require_tenant))
                 .route("/auth/login", web::post().to(crate::auth::login))
                 .configure(ledgers::router)
+                .configure(users::router)
+                .configure(vouchers::router)
+                .configure(invoices::router)
+                .configure(reports::router)
                 .default_service(web::to(not_found)),
         );
 }
 
 pub async fn not_found() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::NotFound)
+}
+
+/// A write transaction. On SQLite it takes the write lock at `BEGIN`, so a transaction that
+/// reads before it writes waits for other writers (busy timeout) instead of failing to upgrade
+/// its lock; PostgreSQL ignores the option.
+pub(crate) async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transaction, ApiError> {
+    Ok(db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        })
+        .await?)
+}
+
+/// `lines[3]` (empty `name`) or `lines[3].debit`: the field name of a line's value.
+pub(crate) fn line_field(index: usize, name: &str) -> std::borrow::Cow<'static, str> {
+    if name.is_empty() {
+        format!("lines[{index}]").into()
+    } else {
+        format!("lines[{index}].{name}").into()
+    }
+}
+
+/// Reading request fields into domain values, collecting every problem as a [`FieldError`] so a
+/// 422 names all of them at once.
+///
+/// [`FieldError`]: crate::error::FieldError
+pub(crate) mod input {
+    use std::borrow::Cow;
+
+    use chrono::{Datelike as _, NaiveDate};
+    use serde_json::Value;
+
+    use crate::error::FieldError;
+
+    /// Trimmed text of 1 to `max` characters.
+    pub fn text(
+        errors: &mut Vec<FieldError>,
+        field: impl Into<Cow<'static, str>>,
+        raw: Option<&str>,
+        max: usize,
+    ) -> String {
+        let value = raw.unwrap_or_default().trim();
+        if value.is_empty() || value.chars().count() > max {
+            let message = if raw.is_none() {
+                "is required".to_owned()
+            } else {
+                format!("must be 1 to {max} characters")
+            };
+            errors.push(FieldError::new(field, message));
+        }
+        value.to_owned()
+    }
+
+    /// A calendar day written `YYYY-MM-DD` (years 0001 to 9999, which both dialects store).
+    pub fn day(
+        errors: &mut Vec<FieldError>,
+        field: impl Into<Cow<'static, str>>,
+        raw: Option<&str>,
+    ) -> Option<NaiveDate> {
+        let Some(raw) = raw else {
+            errors.push(FieldError {
+                field: field.into(),
+                message: "is required (YYYY-MM-DD)".into(),
+            });
+            return None;
+        };
+        let parsed = NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+            .ok()
+            .filter(|d| (1..=9999).contains(&d.year()) && d.format("%Y-%m-%d").to_string() == raw);
+        if parsed.is_none() {
+            errors.push(FieldError {
+                field: field.into(),
+                message: "must be a calendar day written YYYY-MM-DD".into(),
+            });
+        }
+        parsed
+    }
+
+    /// A JSON integer (not a float, not a string) in `min..`; `None` (absent or null) gives
+    /// `default`, or an error when there is none.
+    pub fn integer(
+        errors: &mut Vec<FieldError>,
+        field: impl Into<Cow<'static, str>>,
+        raw: Option<&Value>,
+        min: i64,
+        default: Option<i64>,
+        what: &str,
+    ) -> Option<i64> {
+        let value = match raw {
+            None | Some(Value::Null) => default,
+            Some(v) => v.as_i64().filter(|n| *n >= min),
+        };
+        if value.is_none() {
+            let message = if raw.is_none_or(Value::is_null) {
+                format!("is required: {what}")
+            } else {
+                format!("must be {what}")
+            };
+            errors.push(FieldError::new(field, message));
+        }
+        value
+    }
+
+    /// Minor units (cents) shown as a decimal amount for messages: `-1234` → `-12.34`.
+    pub fn minor_units(amount: i64) -> String {
+        let sign = if amount < 0 { "-" } else { "" };
+        let abs = amount.unsigned_abs();
+        format!("{sign}{}.{:02}", abs / 100, abs % 100)
+    }
 }

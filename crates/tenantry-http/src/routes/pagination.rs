@@ -1,3 +1,4 @@
+use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait, QuerySelect, Select};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, FieldError};
@@ -22,6 +23,26 @@ impl Page {
     pub fn offset(self) -> u64 {
         (self.page - 1).saturating_mul(self.limit)
     }
+
+    /// This page of `select` (ordered by the caller), and how many rows there are in all.
+    pub async fn fetch<E, C>(
+        self,
+        db: &C,
+        select: Select<E>,
+    ) -> Result<(Vec<E::Model>, u64), ApiError>
+    where
+        E: EntityTrait,
+        E::Model: FromQueryResult + Send + Sync,
+        C: ConnectionTrait,
+    {
+        let total = select.clone().count(db).await?;
+        let rows = select
+            .offset(self.offset())
+            .limit(self.limit)
+            .all(db)
+            .await?;
+        Ok((rows, total))
+    }
 }
 
 impl TryFrom<&PageQuery> for Page {
@@ -35,7 +56,7 @@ impl TryFrom<&PageQuery> for Page {
                 Ok(n) if (1..=max).contains(&n) => n,
                 _ => {
                     errors.push(FieldError {
-                        field: name,
+                        field: name.into(),
                         message: format!("must be an integer from 1 to {max}"),
                     });
                     default
@@ -59,4 +80,15 @@ pub struct Paginated<T> {
     pub page: u64,
     pub limit: u64,
     pub total: u64,
+}
+
+impl<T> Paginated<T> {
+    pub fn new(data: Vec<T>, page: Page, total: u64) -> Self {
+        Self {
+            data,
+            page: page.page,
+            limit: page.limit,
+            total,
+        }
+    }
 }

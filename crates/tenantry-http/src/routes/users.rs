@@ -1,0 +1,329 @@
+//! The tenant's users, managed by its admins only.
+//!
+//! Passwords are hashed (argon2id, deliberately slow) on the blocking pool *before* a tenant
+//! connection is leased, so a burst of user creations does not hold the tenant's connections.
+//! Hashes are never returned or logged. The tenant always keeps at least one active admin:
+//! demoting, disabling or deleting the last one is a 409.
+
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use sea_orm::prelude::DateTimeUtc;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Set, SqlErr,
+};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize};
+use tenantry_app::UserRole;
+use tenantry_app::entity::{user, voucher};
+use tenantry_core::Email;
+use tenantry_core::vault::hash_password;
+
+use super::begin_write;
+use super::input;
+use super::pagination::{Page, PageQuery, Paginated};
+use crate::AppState;
+use crate::auth::AuthUser;
+use crate::error::{ApiError, FieldError};
+use crate::tenant::{TenantDb, app_state};
+
+pub fn router(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/users")
+            .route(web::get().to(list))
+            .route(web::post().to(create)),
+    )
+    .service(
+        web::resource("/users/{id}")
+            .route(web::get().to(show))
+            .route(web::patch().to(update))
+            .route(web::delete().to(remove)),
+    );
+}
+
+const MAX_NAME: usize = 200;
+const MIN_PASSWORD: usize = 12;
+/// Long enough for any passphrase; bounds the work one request can ask of the hasher.
+const MAX_PASSWORD: usize = 1024;
+
+/// A user as the API shows it: never the password hash.
+#[derive(Debug, Serialize)]
+pub struct UserView {
+    id: i64,
+    email: String,
+    name: String,
+    role: UserRole,
+    /// `false` once disabled: the user can no longer log in.
+    active: bool,
+    created_at: DateTimeUtc,
+    disabled_at: Option<DateTimeUtc>,
+}
+
+impl From<user::Model> for UserView {
+    fn from(m: user::Model) -> Self {
+        Self {
+            id: m.id,
+            email: m.email,
+            name: m.name,
+            role: m.role,
+            active: m.disabled_at.is_none(),
+            created_at: m.created_at,
+            disabled_at: m.disabled_at,
+        }
+    }
+}
+
+fn is_active_admin(u: &user::Model) -> bool {
+    u.role == UserRole::Admin && u.disabled_at.is_none()
+}
+
+async fn list(
+    user: AuthUser,
+    db: TenantDb,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    user.require(&[UserRole::Admin])?;
+    let page = Page::try_from(&*query)?;
+    let select = user::Entity::find().order_by_asc(user::Column::Id);
+    let (rows, total) = page.fetch(&*db, select).await?;
+    let data = rows.into_iter().map(UserView::from).collect();
+    Ok(HttpResponse::Ok().json(Paginated::new(data, page, total)))
+}
+
+async fn show(user: AuthUser, db: TenantDb, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
+    user.require(&[UserRole::Admin])?;
+    let found = user::Entity::find_by_id(id.into_inner())
+        .one(&*db)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(HttpResponse::Ok().json(UserView::from(found)))
+}
+
+fn role(errors: &mut Vec<FieldError>, raw: &str) -> Option<UserRole> {
+    let parsed = serde_json::from_value::<UserRole>(raw.into()).ok();
+    if parsed.is_none() {
+        errors.push(FieldError {
+            field: "role".into(),
+            message: "must be one of admin, accountant, viewer".into(),
+        });
+    }
+    parsed
+}
+
+fn password(errors: &mut Vec<FieldError>, raw: Option<&SecretString>) {
+    let len = raw.map(|p| p.expose_secret().chars().count());
+    if !len.is_some_and(|n| (MIN_PASSWORD..=MAX_PASSWORD).contains(&n)) {
+        errors.push(FieldError {
+            field: "password".into(),
+            message: format!("must be {MIN_PASSWORD} to {MAX_PASSWORD} characters"),
+        });
+    }
+}
+
+/// Argon2id on the blocking pool: it takes tens of milliseconds by design.
+async fn hash(password: SecretString) -> Result<String, ApiError> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct NewUser {
+    email: Option<String>,
+    name: Option<String>,
+    password: Option<SecretString>,
+    role: Option<String>,
+}
+
+async fn create(
+    req: HttpRequest,
+    user: AuthUser,
+    body: web::Json<NewUser>,
+) -> Result<HttpResponse, ApiError> {
+    user.require(&[UserRole::Admin])?;
+    let NewUser {
+        email,
+        name,
+        password: secret,
+        role: raw_role,
+    } = body.into_inner();
+    let mut errors = Vec::new();
+    let email = Email::parse(email.as_deref().unwrap_or_default()).ok();
+    if email.is_none() {
+        errors.push(FieldError {
+            field: "email".into(),
+            message: "must be an email address (local@domain.tld)".into(),
+        });
+    }
+    let name = input::text(&mut errors, "name", name.as_deref(), MAX_NAME);
+    password(&mut errors, secret.as_ref());
+    let role = role(&mut errors, raw_role.as_deref().unwrap_or_default());
+    let (Some(email), Some(secret), Some(role), true) = (email, secret, role, errors.is_empty())
+    else {
+        return Err(ApiError::Validation(errors));
+    };
+    let password_hash = hash(secret).await?;
+    let db = TenantDb::extract(&req).await?;
+    let created = user::ActiveModel {
+        email: Set(email.as_str().to_owned()),
+        name: Set(name),
+        password_hash: Set(password_hash),
+        role: Set(role),
+        ..Default::default()
+    }
+    .insert(&*db)
+    .await
+    .map_err(|e| match e.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => {
+            ApiError::Conflict(format!("a user with email {email} already exists"))
+        }
+        _ => e.into(),
+    })?;
+    Ok(HttpResponse::Created().json(UserView::from(created)))
+}
+
+/// `PATCH /users/{id}`: name, role, active (`false` disables the user, `true` enables them
+/// again) and a password reset. The email is the login name and stays.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    name: Option<String>,
+    role: Option<String>,
+    active: Option<bool>,
+    password: Option<SecretString>,
+}
+
+/// Locks the active admins' rows until the transaction ends (PostgreSQL), so two concurrent
+/// demotions cannot each see the other admin still in place and leave none. On SQLite the
+/// immediate transaction already serialises writers.
+async fn lock_active_admins(txn: &impl ConnectionTrait) -> Result<u64, ApiError> {
+    let ids: Vec<i64> = user::Entity::find()
+        .select_only()
+        .column(user::Column::Id)
+        .filter(user::Column::Role.eq(UserRole::Admin))
+        .filter(user::Column::DisabledAt.is_null())
+        .order_by_asc(user::Column::Id)
+        .lock_exclusive()
+        .into_tuple()
+        .all(txn)
+        .await?;
+    Ok(ids.len() as u64)
+}
+
+fn last_admin(u: &user::Model, action: &str) -> ApiError {
+    ApiError::Conflict(format!(
+        "{} is the last active admin and cannot be {action}; make another user admin first",
+        u.email
+    ))
+}
+
+async fn update(
+    req: HttpRequest,
+    user: AuthUser,
+    id: web::Path<i64>,
+    body: web::Json<UserPatch>,
+) -> Result<HttpResponse, ApiError> {
+    user.require(&[UserRole::Admin])?;
+    let UserPatch {
+        name,
+        role: raw_role,
+        active,
+        password: secret,
+    } = body.into_inner();
+    let mut errors = Vec::new();
+    let name = name.map(|n| input::text(&mut errors, "name", Some(&n), MAX_NAME));
+    let role = raw_role.map(|r| role(&mut errors, &r));
+    if secret.is_some() {
+        password(&mut errors, secret.as_ref());
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Validation(errors));
+    }
+    let password_hash = match secret {
+        Some(secret) => Some(hash(secret).await?),
+        None => None,
+    };
+    let db = TenantDb::extract(&req).await?;
+    let txn = begin_write(&*db).await?;
+    let admins = lock_active_admins(&txn).await?;
+    let current = user::Entity::find_by_id(id.into_inner())
+        .one(&txn)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let new_role = role.flatten().unwrap_or(current.role);
+    let disabled_at = match active {
+        Some(false) => current.disabled_at.or_else(|| Some(chrono::Utc::now())),
+        Some(true) => None,
+        None => current.disabled_at,
+    };
+    if is_active_admin(&current)
+        && (new_role != UserRole::Admin || disabled_at.is_some())
+        && admins <= 1
+    {
+        let action = if disabled_at.is_some() {
+            "disabled"
+        } else {
+            "demoted"
+        };
+        return Err(last_admin(&current, action));
+    }
+    let mut row: user::ActiveModel = current.into();
+    if let Some(name) = name {
+        row.name = Set(name);
+    }
+    row.role = Set(new_role);
+    row.disabled_at = Set(disabled_at);
+    if let Some(hash) = password_hash {
+        row.password_hash = Set(hash);
+    }
+    let updated = row.update(&txn).await?;
+    txn.commit().await?;
+    // Their next request sees the new role or status, not the cached one.
+    app_state(&req).users.forget(db.tenant.id, updated.id).await;
+    Ok(HttpResponse::Ok().json(UserView::from(updated)))
+}
+
+/// Deletes a user who never wrote anything; one who authored vouchers stays known as their
+/// author and can only be disabled (`PATCH {"active": false}`).
+async fn remove(
+    state: web::Data<AppState>,
+    user: AuthUser,
+    db: TenantDb,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    user.require(&[UserRole::Admin])?;
+    let id = id.into_inner();
+    let txn = begin_write(&*db).await?;
+    let admins = lock_active_admins(&txn).await?;
+    let current = user::Entity::find_by_id(id)
+        .one(&txn)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    if is_active_admin(&current) && admins <= 1 {
+        return Err(last_admin(&current, "deleted"));
+    }
+    let authored = voucher::Entity::find()
+        .filter(voucher::Column::CreatedBy.eq(id))
+        .count(&txn)
+        .await?;
+    let authored_conflict = || {
+        ApiError::Conflict(format!(
+            "{} authored vouchers and cannot be deleted; disable them instead \
+             (PATCH with {{\"active\": false}})",
+            current.email
+        ))
+    };
+    if authored > 0 {
+        return Err(authored_conflict());
+    }
+    user::Entity::delete_by_id(id)
+        .exec(&txn)
+        .await
+        .map_err(|e| match e.sql_err() {
+            Some(SqlErr::ForeignKeyConstraintViolation(_)) => authored_conflict(),
+            _ => e.into(),
+        })?;
+    txn.commit().await?;
+    state.users.forget(db.tenant.id, id).await;
+    Ok(HttpResponse::NoContent().finish())
+}
