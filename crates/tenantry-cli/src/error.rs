@@ -32,7 +32,7 @@ impl CliError {
         match self {
             Self::Settings(_) | Self::Key(_) | Self::Usage(_) => 2,
             Self::Registry(e) | Self::Provision(ProvisionError::Registry(e)) => match e {
-                RegistryError::Conflict { .. } => 3,
+                RegistryError::Conflict { .. } | RegistryError::Busy { .. } => 3,
                 RegistryError::NotFound { .. } => 4,
                 _ => 1,
             },

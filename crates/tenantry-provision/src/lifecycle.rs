@@ -44,30 +44,22 @@ impl Provisioner {
         actor: &str,
     ) -> Result<tenant::Model, ProvisionError> {
         let tenant = self.registry.find_tenant(reference).await?;
-        require(
-            &tenant,
-            &[TenantStatus::Active, TenantStatus::Suspended],
-            "suspend",
-        )?;
+        let allowed = [TenantStatus::Active, TenantStatus::Suspended];
         let id = TenantId::from(tenant.id);
-        let op = self
-            .registry
-            .start_operation(SUSPEND_KIND, Some(id), "status", json!({}))
-            .await?;
-        self.registry
-            .set_tenant_status(id, TenantStatus::Suspended, Some(reason.to_owned()))
-            .await?;
-        self.apply_login(&tenant, Login::Refused).await?;
-        self.audit(
-            actor,
-            "tenant.suspend",
-            id,
-            json!({ "subdomain": tenant.subdomain, "reason": reason }),
-        )
+        self.exclusively(SUSPEND_KIND, &tenant, &allowed, "suspend", async |tenant| {
+            self.registry
+                .set_tenant_status(id, TenantStatus::Suspended, Some(reason.to_owned()))
+                .await?;
+            self.apply_login(tenant, Login::Refused).await?;
+            self.audit(
+                actor,
+                "tenant.suspend",
+                id,
+                json!({ "subdomain": tenant.subdomain, "reason": reason }),
+            )
+            .await
+        })
         .await?;
-        self.registry
-            .finish_operation(op.id, OperationState::Succeeded, None)
-            .await?;
         Ok(self.registry.find_tenant(&id.to_string()).await?)
     }
 
@@ -81,31 +73,23 @@ impl Provisioner {
         actor: &str,
     ) -> Result<Reactivated, ProvisionError> {
         let tenant = self.registry.find_tenant(reference).await?;
-        require(
-            &tenant,
-            &[TenantStatus::Suspended, TenantStatus::Active],
-            "reactivate",
-        )?;
+        let allowed = [TenantStatus::Suspended, TenantStatus::Active];
         let latest = self.latest_version_for(&tenant)?;
         let id = TenantId::from(tenant.id);
-        let op = self
-            .registry
-            .start_operation(REACTIVATE_KIND, Some(id), "login", json!({}))
-            .await?;
-        self.apply_login(&tenant, Login::Allowed).await?;
-        self.registry
-            .set_tenant_status(id, TenantStatus::Active, None)
-            .await?;
-        self.audit(
-            actor,
-            "tenant.reactivate",
-            id,
-            json!({ "subdomain": tenant.subdomain }),
-        )
+        self.exclusively(REACTIVATE_KIND, &tenant, &allowed, "reactivate", async |tenant| {
+            self.apply_login(tenant, Login::Allowed).await?;
+            self.registry
+                .set_tenant_status(id, TenantStatus::Active, None)
+                .await?;
+            self.audit(
+                actor,
+                "tenant.reactivate",
+                id,
+                json!({ "subdomain": tenant.subdomain }),
+            )
+            .await
+        })
         .await?;
-        self.registry
-            .finish_operation(op.id, OperationState::Succeeded, None)
-            .await?;
         let tenant = self.registry.find_tenant(&id.to_string()).await?;
         if tenant.schema_version >= latest {
             return Ok(Reactivated {
@@ -138,32 +122,59 @@ impl Provisioner {
                 expected: tenant.subdomain,
             });
         }
-        require(
-            &tenant,
-            &[
-                TenantStatus::Active,
-                TenantStatus::Suspended,
-                TenantStatus::Failed,
-            ],
-            "delete",
-        )?;
+        let allowed = [
+            TenantStatus::Active,
+            TenantStatus::Suspended,
+            TenantStatus::Failed,
+        ];
+        let id = TenantId::from(tenant.id);
+        self.exclusively(DELETE_KIND, &tenant, &allowed, "delete", async |tenant| {
+            self.finish_delete(tenant).await?;
+            self.audit(
+                actor,
+                "tenant.delete",
+                id,
+                json!({ "subdomain": tenant.subdomain, "db_name": tenant.db_name }),
+            )
+            .await
+        })
+        .await?;
+        Ok(self.registry.tenant(id).await?.unwrap_or(tenant))
+    }
+
+    /// Runs `body` as *the* running operation on `tenant` (`kind`, recorded in `operations`):
+    /// while another one runs on it — here or in another process — this one is refused with
+    /// `Busy` (the partial unique index on running operations decides). Under the operation the
+    /// tenant is read again and its status checked against `allowed`, so an operation that
+    /// finished just before cannot be overridden by a stale read. An error in `body` closes the
+    /// operation as failed and is returned (the action may be retried); a crash leaves it running
+    /// for `reconcile`.
+    async fn exclusively(
+        &self,
+        kind: &'static str,
+        tenant: &tenant::Model,
+        allowed: &[TenantStatus],
+        action: &'static str,
+        body: impl AsyncFnOnce(&tenant::Model) -> Result<(), ProvisionError>,
+    ) -> Result<(), ProvisionError> {
+        require(tenant, allowed, action)?;
         let id = TenantId::from(tenant.id);
         let op = self
             .registry
-            .start_operation(DELETE_KIND, Some(id), "drop", json!({}))
+            .start_operation(kind, Some(id), action, json!({}))
             .await?;
-        self.finish_delete(&tenant).await?;
-        self.audit(
-            actor,
-            "tenant.delete",
-            id,
-            json!({ "subdomain": tenant.subdomain, "db_name": tenant.db_name }),
-        )
-        .await?;
-        self.registry
-            .finish_operation(op.id, OperationState::Succeeded, None)
-            .await?;
-        Ok(self.registry.tenant(id).await?.unwrap_or(tenant))
+        let result = async {
+            let current = self.registry.find_tenant(&id.to_string()).await?;
+            require(&current, allowed, action)?;
+            body(&current).await
+        }
+        .await;
+        let (state, error) = match &result {
+            Ok(()) => (OperationState::Succeeded, None),
+            Err(e) => (OperationState::Failed, Some(crate::error_chain(e))),
+        };
+        self.registry.finish_operation(op.id, state, error).await?;
+        result
     }
 
     /// The idempotent body of a deletion, shared with `reconcile`.

@@ -254,3 +254,66 @@ async fn a_created_sqlite_tenant_is_checkpointed_into_its_file_before_activation
     assert!(count(&conn, "SELECT COUNT(*) FROM ledgers").await >= 10);
     conn.close().await.unwrap();
 }
+
+/// One running operation per tenant: while one runs (here: left running as by a crash), the
+/// others are refused as busy, and nothing about the tenant changes; racing deletes leave one
+/// winner and no error other than "busy" or "already deleted".
+#[tokio::test]
+async fn operations_on_one_tenant_exclude_each_other() {
+    for backend in Dialect::ALL {
+        let env = Env::new(backend).await;
+        let p = env.provisioner();
+        let acme = env.create(&p, "acme").await;
+        let id = tenantry_core::TenantId::from(acme.id);
+        let running = env
+            .registry
+            .start_operation("tenant.suspend", Some(id), "status", serde_json::json!({}))
+            .await
+            .unwrap();
+        let busy = |r: Result<_, ProvisionError>| {
+            matches!(
+                r,
+                Err(ProvisionError::Registry(
+                    tenantry_registry::RegistryError::Busy { .. }
+                ))
+            )
+        };
+        assert!(busy(p.suspend("acme", "unpaid", "test").await), "{backend:?}");
+        assert!(busy(p.reactivate("acme", "test").await.map(|r| r.tenant)));
+        assert!(busy(p.delete("acme", "acme", "test").await));
+        let unchanged = env.registry.find_tenant("acme").await.unwrap();
+        assert_eq!(unchanged.status, TenantStatus::Active, "{backend:?}");
+
+        // `reconcile` closes what a crash left running; then the tenant is free again.
+        env.registry
+            .finish_operation(running.id, tenantry_registry::OperationState::Failed, None)
+            .await
+            .unwrap();
+        let suspended = p.suspend("acme", "unpaid", "test").await.unwrap();
+        assert_eq!(suspended.status, TenantStatus::Suspended);
+
+        let (one, two) = tokio::join!(
+            p.delete("acme", "acme", "test"),
+            p.delete("acme", "acme", "test")
+        );
+        let won = [&one, &two].iter().filter(|r| r.is_ok()).count();
+        assert_eq!(won, 1, "{backend:?}: {one:?} {two:?}");
+        for lost in [one, two].into_iter().filter_map(Result::err) {
+            assert!(
+                matches!(
+                    lost,
+                    ProvisionError::Registry(tenantry_registry::RegistryError::Busy { .. })
+                        | ProvisionError::InvalidState { .. }
+                ),
+                "{backend:?}: {lost}"
+            );
+        }
+        assert!(env.leftovers(&acme.db_name).await.is_empty(), "{backend:?}");
+        let running: Vec<_> = env
+            .registry
+            .stale_operations(chrono::Utc::now())
+            .await
+            .unwrap();
+        assert!(running.is_empty(), "{backend:?}: {running:?}");
+    }
+}

@@ -13,6 +13,12 @@ pub enum RegistryError {
     Conflict { what: String },
     #[error("{what} not found")]
     NotFound { what: String },
+    /// Another operation on the same tenant is running (in this process or another).
+    #[error(
+        "{what} is busy: another operation on it is still running (if its process died, \
+         `tenantry reconcile` closes it)"
+    )]
+    Busy { what: String },
     #[error("invalid {what}")]
     Invalid { what: String },
     #[error("a secret in the master could not be opened: {0}")]

@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, ExprTrait};
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, SqlErr};
 use tenantry_core::ids::TenantId;
 use uuid::Uuid;
 
@@ -17,9 +17,18 @@ impl Registry {
         step: &str,
         params: serde_json::Value,
     ) -> Result<operation::Model, RegistryError> {
-        Ok(new_operation(kind, tenant_id, step, params)
+        new_operation(kind, tenant_id, step, params)
             .insert(&self.db)
-            .await?)
+            .await
+            .map_err(|e| match (e.sql_err(), tenant_id) {
+                // The partial unique index: one running operation per tenant.
+                (Some(SqlErr::UniqueConstraintViolation(_)), Some(tenant)) => {
+                    RegistryError::Busy {
+                        what: format!("tenant {tenant}"),
+                    }
+                }
+                _ => e.into(),
+            })
     }
 
     /// Records that `step` is reached (also a heartbeat: `updated_at` moves).
