@@ -50,7 +50,7 @@ pub async fn migrate(
         .map(|m| (m.version(), m.name().to_string()))
         .collect();
     for (version, name) in &applied {
-        tracing::info!(%dialect, version, name, "applied migration");
+        tracing::debug!(%dialect, version, name, "applied migration");
     }
     let current_version = before
         .iter()
