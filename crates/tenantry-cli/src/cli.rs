@@ -36,6 +36,10 @@ pub enum Command {
         /// Only operations idle for this long are considered abandoned (a live one advances at every step).
         #[arg(long, default_value_t = 30, value_name = "SECS")]
         stale_after: u64,
+        /// Skip opening each active tenant's database to compare its schema version (one
+        /// connection per tenant); check server catalogs and files only.
+        #[arg(long)]
+        catalog_only: bool,
         #[command(flatten)]
         output: JsonFlag,
     },

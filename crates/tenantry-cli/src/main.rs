@@ -39,8 +39,9 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Tenants(cmd) => commands::tenants::run(&ctx, cmd).await,
         Command::Reconcile {
             stale_after,
+            catalog_only,
             output,
-        } => commands::reconcile::run(&ctx, stale_after, output).await,
+        } => commands::reconcile::run(&ctx, stale_after, catalog_only, output).await,
         Command::Doctor(args) => commands::doctor::run(&ctx, args).await,
     }
 }

@@ -60,12 +60,24 @@ pub enum Drift {
     Unreachable { server: String, error: String },
 }
 
+/// How deep `reconcile` looks for drift.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriftScope {
+    /// Server catalogs and the tenant directory only: orphan databases and roles, missing
+    /// databases. A few queries per server, whatever the number of tenants (`serve` at start).
+    Catalog,
+    /// Also opens each active tenant's database, as the tenant, to compare its migration history
+    /// with the registry's `schema_version`: one connection per tenant (`tenantry reconcile`).
+    Schema,
+}
+
 impl Provisioner {
     /// Resolves every operation that has not moved for `stale_after` (a live operation in
     /// another process moves at every step), then inspects every backend for drift.
     pub async fn reconcile(
         &self,
         stale_after: Duration,
+        scope: DriftScope,
     ) -> Result<ReconcileReport, ProvisionError> {
         let cutoff = chrono::Utc::now()
             - chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::zero());
@@ -91,7 +103,7 @@ impl Provisioner {
                 outcome,
             });
         }
-        report.drift = self.drift().await?;
+        report.drift = self.drift(scope).await?;
         Ok(report)
     }
 
@@ -157,7 +169,7 @@ impl Provisioner {
     }
 
     /// Compares every backend's tenant databases and roles with the registry.
-    async fn drift(&self) -> Result<Vec<Drift>, ProvisionError> {
+    async fn drift(&self, scope: DriftScope) -> Result<Vec<Drift>, ProvisionError> {
         let tenants = self.registry.list_tenants(None).await?;
         let mut drift = Vec::new();
         let mut places: Vec<(Option<Uuid>, String)> = vec![(None, "sqlite".into())];
@@ -170,7 +182,7 @@ impl Provisioner {
                 .filter(|t| t.db_server_id == server_id)
                 .collect();
             if let Err(e) = self
-                .drift_on(server_id, &server_name, &here, &mut drift)
+                .drift_on(server_id, &server_name, &here, scope, &mut drift)
                 .await
             {
                 drift.push(Drift::Unreachable {
@@ -187,6 +199,7 @@ impl Provisioner {
         server_id: Option<Uuid>,
         server: &str,
         tenants: &[&tenant::Model],
+        scope: DriftScope,
         drift: &mut Vec<Drift>,
     ) -> Result<(), ProvisionError> {
         let backend = self.backend(server_id).await?;
@@ -229,8 +242,8 @@ impl Provisioner {
                 });
                 continue;
             }
-            if tenant.status == TenantStatus::Suspended {
-                continue; // its role cannot log in; its version was checked when it was active
+            if scope == DriftScope::Catalog || tenant.status == TenantStatus::Suspended {
+                continue; // a suspended role cannot log in; its version was checked when active
             }
             let applied = match self.connect_tenant(tenant).await {
                 Ok(conn) => {

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use tenantry_provision::reconcile::{Drift, Outcome};
+use tenantry_provision::reconcile::{Drift, DriftScope, Outcome};
 
 use crate::cli::JsonFlag;
 use crate::context::Context;
@@ -9,9 +9,19 @@ use crate::output;
 
 /// Resolves interrupted operations and reports drift. Exit 1 if an operation could not be
 /// resolved or any drift was found, so cron jobs notice.
-pub async fn run(ctx: &Context, stale_after: u64, flags: JsonFlag) -> Result<(), CliError> {
+pub async fn run(
+    ctx: &Context,
+    stale_after: u64,
+    catalog_only: bool,
+    flags: JsonFlag,
+) -> Result<(), CliError> {
     let p = ctx.provisioner().await?;
-    let report = p.reconcile(Duration::from_secs(stale_after)).await?;
+    let scope = if catalog_only {
+        DriftScope::Catalog
+    } else {
+        DriftScope::Schema
+    };
+    let report = p.reconcile(Duration::from_secs(stale_after), scope).await?;
     if flags.json {
         output::json(&report);
     } else {

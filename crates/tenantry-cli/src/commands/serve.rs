@@ -11,7 +11,7 @@ use tenantry_core::settings::DatabaseUrl;
 use tenantry_core::vault::random_password;
 use tenantry_http::Application;
 use tenantry_provision::Provisioner;
-use tenantry_provision::reconcile::Outcome;
+use tenantry_provision::reconcile::{DriftScope, Outcome};
 use tenantry_registry::{AdminRole, AuditEntry, Registry};
 
 use crate::context::{Context, KeyPolicy};
@@ -63,7 +63,11 @@ pub async fn run(ctx: &Context) -> Result<(), CliError> {
 /// Finishes or rolls back what a crash interrupted. Findings are logged; none stops serving
 /// (drift concerns single tenants, which are gated per request).
 async fn reconcile(provisioner: &Provisioner) {
-    match provisioner.reconcile(RECONCILE_STALE_AFTER).await {
+    // Catalog only: checking every tenant's schema would open one connection per tenant.
+    match provisioner
+        .reconcile(RECONCILE_STALE_AFTER, DriftScope::Catalog)
+        .await
+    {
         Ok(report) => {
             for r in &report.operations {
                 let subdomain = r.subdomain.as_deref().unwrap_or("-");
