@@ -278,7 +278,10 @@ async fn operations_on_one_tenant_exclude_each_other() {
                 ))
             )
         };
-        assert!(busy(p.suspend("acme", "unpaid", "test").await), "{backend:?}");
+        assert!(
+            busy(p.suspend("acme", "unpaid", "test").await),
+            "{backend:?}"
+        );
         assert!(busy(p.reactivate("acme", "test").await.map(|r| r.tenant)));
         assert!(busy(p.delete("acme", "acme", "test").await));
         let unchanged = env.registry.find_tenant("acme").await.unwrap();
