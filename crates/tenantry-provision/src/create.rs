@@ -17,6 +17,7 @@ use tenantry_registry::{
 use uuid::Uuid;
 
 use crate::backend::{DbIdent, TenantDatabase};
+use crate::heartbeat::{HEARTBEAT_INTERVAL, Heartbeat};
 use crate::{ProvisionError, Provisioner};
 
 /// Operation kind recorded for tenant creation.
@@ -175,6 +176,8 @@ impl Provisioner {
             .await?;
         let mut timings = vec![(Step::Reserve, started.elapsed())];
         self.failpoint(Step::Reserve)?;
+        // Until this function returns: a slow step must not look abandoned to `reconcile`.
+        let _heartbeat = Heartbeat::start(self.registry.clone(), op.id, HEARTBEAT_INTERVAL);
 
         let db = TenantDatabase { name, role };
         match self

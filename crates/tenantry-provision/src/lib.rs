@@ -8,12 +8,14 @@ pub mod backend;
 mod create;
 mod error;
 pub mod fleet;
+mod heartbeat;
 mod lifecycle;
 mod provisioner;
 pub mod reconcile;
 
 pub use create::{CreateTenant, Created, Step};
 pub use error::ProvisionError;
+pub use heartbeat::HEARTBEAT_INTERVAL;
 pub use lifecycle::Reactivated;
 pub use provisioner::Provisioner;
 

@@ -8,6 +8,7 @@ use tenantry_registry::{AuditEntry, OperationState, TenantStatus};
 
 use crate::backend::{DatabaseBackend, Login, TenantDatabase};
 use crate::fleet::{FleetOutcome, TenantMigration};
+use crate::heartbeat::{HEARTBEAT_INTERVAL, Heartbeat};
 use crate::{ProvisionError, Provisioner};
 
 pub const SUSPEND_KIND: &str = "tenant.suspend";
@@ -76,19 +77,25 @@ impl Provisioner {
         let allowed = [TenantStatus::Suspended, TenantStatus::Active];
         let latest = self.latest_version_for(&tenant)?;
         let id = TenantId::from(tenant.id);
-        self.exclusively(REACTIVATE_KIND, &tenant, &allowed, "reactivate", async |tenant| {
-            self.apply_login(tenant, Login::Allowed).await?;
-            self.registry
-                .set_tenant_status(id, TenantStatus::Active, None)
-                .await?;
-            self.audit(
-                actor,
-                "tenant.reactivate",
-                id,
-                json!({ "subdomain": tenant.subdomain }),
-            )
-            .await
-        })
+        self.exclusively(
+            REACTIVATE_KIND,
+            &tenant,
+            &allowed,
+            "reactivate",
+            async |tenant| {
+                self.apply_login(tenant, Login::Allowed).await?;
+                self.registry
+                    .set_tenant_status(id, TenantStatus::Active, None)
+                    .await?;
+                self.audit(
+                    actor,
+                    "tenant.reactivate",
+                    id,
+                    json!({ "subdomain": tenant.subdomain }),
+                )
+                .await
+            },
+        )
         .await?;
         let tenant = self.registry.find_tenant(&id.to_string()).await?;
         if tenant.schema_version >= latest {
@@ -163,12 +170,14 @@ impl Provisioner {
             .registry
             .start_operation(kind, Some(id), action, json!({}))
             .await?;
+        let heartbeat = Heartbeat::start(self.registry.clone(), op.id, HEARTBEAT_INTERVAL);
         let result = async {
             let current = self.registry.find_tenant(&id.to_string()).await?;
             require(&current, allowed, action)?;
             body(&current).await
         }
         .await;
+        drop(heartbeat);
         let (state, error) = match &result {
             Ok(()) => (OperationState::Succeeded, None),
             Err(e) => (OperationState::Failed, Some(crate::error_chain(e))),

@@ -22,11 +22,9 @@ impl Registry {
             .await
             .map_err(|e| match (e.sql_err(), tenant_id) {
                 // The partial unique index: one running operation per tenant.
-                (Some(SqlErr::UniqueConstraintViolation(_)), Some(tenant)) => {
-                    RegistryError::Busy {
-                        what: format!("tenant {tenant}"),
-                    }
-                }
+                (Some(SqlErr::UniqueConstraintViolation(_)), Some(tenant)) => RegistryError::Busy {
+                    what: format!("tenant {tenant}"),
+                },
                 _ => e.into(),
             })
     }
@@ -55,6 +53,17 @@ impl Registry {
             .col_expr(operation::Column::UpdatedAt, Expr::value(now))
             .col_expr(operation::Column::FinishedAt, Expr::value(now))
             .filter(operation::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        Ok(())
+    }
+
+    /// A heartbeat: moves a *running* operation's `updated_at` without changing its step.
+    pub async fn touch_operation(&self, id: Uuid) -> Result<(), RegistryError> {
+        operation::Entity::update_many()
+            .col_expr(operation::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(operation::Column::Id.eq(id))
+            .filter(operation::Column::State.eq(OperationState::Running))
             .exec(&self.db)
             .await?;
         Ok(())
