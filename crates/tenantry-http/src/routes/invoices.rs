@@ -5,10 +5,7 @@ use std::collections::HashMap;
 
 use actix_web::{HttpResponse, web};
 use chrono::NaiveDate;
-use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Set,
-    SqlErr,
-};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QueryOrder, Set, SqlErr};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tenantry_app::UserRole;
@@ -16,8 +13,8 @@ use tenantry_app::entity::{invoice, invoice_line};
 
 use super::begin_write;
 use super::input;
-use super::line_field;
 use super::pagination::{Page, PageQuery, Paginated};
+use super::{line_field, lines_by_document};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
 use crate::tenant::TenantDb;
@@ -88,19 +85,14 @@ async fn lines_of(
     db: &impl ConnectionTrait,
     invoices: &[i64],
 ) -> Result<HashMap<i64, Vec<LineView>>, ApiError> {
-    let mut by_invoice: HashMap<i64, Vec<LineView>> = HashMap::new();
-    let rows = invoice_line::Entity::find()
-        .filter(invoice_line::Column::InvoiceId.is_in(invoices.iter().copied()))
-        .order_by_asc(invoice_line::Column::Id)
-        .all(db)
-        .await?;
-    for row in rows {
-        by_invoice
-            .entry(row.invoice_id)
-            .or_default()
-            .push(row.into());
-    }
-    Ok(by_invoice)
+    lines_by_document::<invoice_line::Entity, _>(
+        db,
+        invoice_line::Column::InvoiceId,
+        invoice_line::Column::Id,
+        invoices,
+        |l| l.invoice_id,
+    )
+    .await
 }
 
 /// Newest first (by date, then by creation), each with its lines.

@@ -47,6 +47,35 @@ pub(crate) async fn begin_write<C: TransactionTrait>(db: &C) -> Result<C::Transa
         .await?)
 }
 
+/// The lines of documents (vouchers, invoices), grouped by document, in the order they were
+/// written: one query for a whole page of documents.
+pub(crate) async fn lines_by_document<L, V>(
+    db: &impl sea_orm::ConnectionTrait,
+    document_column: L::Column,
+    id_column: L::Column,
+    documents: &[i64],
+    document_of: impl Fn(&L::Model) -> i64,
+) -> Result<std::collections::HashMap<i64, Vec<V>>, ApiError>
+where
+    L: sea_orm::EntityTrait,
+    V: From<L::Model>,
+{
+    use sea_orm::{ColumnTrait as _, QueryFilter as _, QueryOrder as _};
+    let rows = L::find()
+        .filter(document_column.is_in(documents.iter().copied()))
+        .order_by_asc(id_column)
+        .all(db)
+        .await?;
+    let mut by_document: std::collections::HashMap<i64, Vec<V>> = Default::default();
+    for row in rows {
+        by_document
+            .entry(document_of(&row))
+            .or_default()
+            .push(row.into());
+    }
+    Ok(by_document)
+}
+
 /// `lines[3]` (empty `name`) or `lines[3].debit`: the field name of a line's value.
 pub(crate) fn line_field(index: usize, name: &str) -> std::borrow::Cow<'static, str> {
     if name.is_empty() {

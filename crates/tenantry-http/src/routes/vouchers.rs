@@ -21,8 +21,8 @@ use tenantry_app::entity::{ledger, voucher, voucher_line};
 
 use super::begin_write;
 use super::input::{self, minor_units};
-use super::line_field;
 use super::pagination::{Page, PageQuery, Paginated};
+use super::{line_field, lines_by_document};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
 use crate::tenant::TenantDb;
@@ -92,19 +92,14 @@ async fn lines_of(
     db: &impl ConnectionTrait,
     vouchers: &[i64],
 ) -> Result<HashMap<i64, Vec<LineView>>, ApiError> {
-    let mut by_voucher: HashMap<i64, Vec<LineView>> = HashMap::new();
-    let rows = voucher_line::Entity::find()
-        .filter(voucher_line::Column::VoucherId.is_in(vouchers.iter().copied()))
-        .order_by_asc(voucher_line::Column::Id)
-        .all(db)
-        .await?;
-    for row in rows {
-        by_voucher
-            .entry(row.voucher_id)
-            .or_default()
-            .push(row.into());
-    }
-    Ok(by_voucher)
+    lines_by_document::<voucher_line::Entity, _>(
+        db,
+        voucher_line::Column::VoucherId,
+        voucher_line::Column::Id,
+        vouchers,
+        |l| l.voucher_id,
+    )
+    .await
 }
 
 /// Newest first (by date, then by posting order), each with its lines.
