@@ -9,7 +9,7 @@ use tenantry_core::TenantId;
 use tokio::runtime::Handle;
 
 use crate::connect;
-use crate::state::{Plan, Slot, State};
+use crate::state::{Plan, Slot, State, Wake};
 use crate::stats::{Counters, PoolStats, ServerStats};
 use crate::target::{ServerKey, TargetResolver, TenantTarget};
 use crate::{PoolConfig, PoolError};
@@ -122,22 +122,34 @@ impl TenantPools {
                     Counters::bump(&self.inner.counters.steals);
                     (generation, Some(victim))
                 }
-                Plan::Wait(notified) => {
+                Plan::Wait(woken) => {
                     if !waited {
                         waited = true;
                         Counters::bump(&self.inner.counters.waits);
                     }
-                    if tokio::time::timeout_at(deadline.into(), notified)
-                        .await
-                        .is_err()
-                    {
+                    let mut waiting = Waiting {
+                        woken: Some(woken),
+                        inner: self.inner.clone(),
+                        tenant,
+                        server: target.server,
+                    };
+                    let woke = tokio::time::timeout_at(deadline.into(), waiting.recv()).await;
+                    let handed = match woke {
+                        Ok(Some(Wake::Slot(slot, generation))) => Some((slot, generation)),
+                        // Plan again: something changed, or the line was dropped (retired).
+                        Ok(Some(Wake::Retry) | None) => continue,
+                        // A slot may have been handed over just as the time ran out.
+                        Err(_) => waiting.give_up(),
+                    };
+                    let Some((slot, generation)) = handed else {
                         Counters::bump(&self.inner.counters.timeouts);
                         return Err(PoolError::Exhausted {
                             tenant,
                             waited: config.acquire_timeout,
                         });
-                    }
-                    continue;
+                    };
+                    Counters::bump(&self.inner.counters.hits);
+                    return Ok(self.lease(tenant, generation, slot));
                 }
             };
             return self.open(tenant, &target, generation, victim).await;
@@ -294,6 +306,48 @@ impl Drop for TenantConnection {
                 .inner
                 .state()
                 .release(self.tenant, self.generation, slot);
+            self.inner.close_later(to_close.into_iter().collect());
+        }
+    }
+}
+
+/// An acquire waiting in line. If it is dropped (cancelled, or its time ran out) after a slot
+/// was handed to it, the slot is released again — to the next in line — instead of being lost
+/// with its permit; a `Retry` it can no longer use is passed on.
+struct Waiting {
+    woken: Option<tokio::sync::oneshot::Receiver<Wake>>,
+    inner: Arc<Inner>,
+    tenant: TenantId,
+    server: ServerKey,
+}
+
+impl Waiting {
+    /// The wake-up; `None` if the line was dropped. Cancellation-safe.
+    async fn recv(&mut self) -> Option<Wake> {
+        let woken = self.woken.as_mut()?.await.ok();
+        self.woken = None;
+        woken
+    }
+
+    /// Stops waiting: a slot handed over meanwhile is returned to the caller.
+    fn give_up(&mut self) -> Option<(Slot, u64)> {
+        let mut woken = self.woken.take()?;
+        woken.close();
+        match woken.try_recv() {
+            Ok(Wake::Slot(slot, generation)) => Some((slot, generation)),
+            Ok(Wake::Retry) => {
+                self.inner.state().pass_on_retry(self.tenant, self.server);
+                None
+            }
+            Err(_) => None,
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if let Some((slot, generation)) = self.give_up() {
+            let to_close = self.inner.state().release(self.tenant, generation, slot);
             self.inner.close_later(to_close.into_iter().collect());
         }
     }

@@ -2,14 +2,12 @@
 //! has given out. Pure and synchronous; always used under one `std::sync::Mutex` that is never
 //! held across an `.await`.
 
-use std::collections::HashMap;
-use std::sync::Arc;
+use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use sea_orm::DatabaseConnection;
 use tenantry_core::TenantId;
-use tokio::sync::Notify;
-use tokio::sync::futures::OwnedNotified;
+use tokio::sync::oneshot;
 
 use crate::target::{ServerKey, TenantTarget};
 
@@ -33,13 +31,37 @@ struct TenantSlots {
     idle: Vec<IdleSlot>,
     leased: usize,
     connecting: usize,
+    /// Acquires waiting at the tenant's maximum, oldest first: a released slot is handed to the
+    /// oldest, so no waiter starves behind requests that arrive later.
+    waiters: VecDeque<Waiter>,
 }
 
 struct ServerSlots {
     budget: usize,
     /// Permits given out: idle + leased + connecting + closing slots.
     permits: usize,
-    notify: Arc<Notify>,
+    /// Acquires waiting for a permit of this server (its budget is spent and nothing is idle),
+    /// oldest first; woken one at a time when a permit frees or a slot goes idle.
+    waiters: VecDeque<Waiter>,
+}
+
+/// What a waiting acquire is woken with.
+pub(crate) enum Wake {
+    /// A slot of its tenant, handed over by a release (still counted as leased).
+    Slot(Slot, u64),
+    /// Something it waited for changed (a permit freed, a slot went idle): plan again.
+    Retry,
+}
+
+type Waiter = oneshot::Sender<Wake>;
+
+/// Wakes the oldest waiter still waiting with `Retry` (a waiter that gave up is skipped).
+fn retry_one(waiters: &mut VecDeque<Waiter>) {
+    while let Some(waiter) = waiters.pop_front() {
+        if waiter.send(Wake::Retry).is_ok() {
+            return;
+        }
+    }
 }
 
 /// What an acquire should do next.
@@ -50,8 +72,8 @@ pub(crate) enum Plan {
     Open(u64),
     /// A permit is transferred from this victim: close it, then open a new slot.
     Steal(Slot, u64),
-    /// Wait for a release (the future was created under the lock, so no wake-up is lost).
-    Wait(OwnedNotified),
+    /// Wait in line (the waiter was queued under the lock, so no wake-up is lost).
+    Wait(oneshot::Receiver<Wake>),
 }
 
 #[derive(Default)]
@@ -65,13 +87,13 @@ impl State {
         self.servers.entry(key).or_insert_with(|| ServerSlots {
             budget,
             permits: 0,
-            notify: Arc::new(Notify::new()),
+            waiters: VecDeque::new(),
         })
     }
 
     pub(crate) fn plan(&mut self, tenant: TenantId, target: &TenantTarget, budget: usize) -> Plan {
         let server = self.server(target.server, budget);
-        let (free_permit, notify) = (server.permits < server.budget, server.notify.clone());
+        let free_permit = server.permits < server.budget;
         let slots = self.tenants.entry(tenant).or_insert_with(|| TenantSlots {
             server: target.server,
             max: target.max_connections.max(1),
@@ -79,6 +101,7 @@ impl State {
             idle: Vec::new(),
             leased: 0,
             connecting: 0,
+            waiters: VecDeque::new(),
         });
         slots.max = target.max_connections.max(1);
         if slots.leased + slots.connecting + slots.idle.len() == 0 {
@@ -90,7 +113,9 @@ impl State {
             return Plan::Take(idle.slot, generation);
         }
         if slots.leased + slots.connecting >= slots.max {
-            return Plan::Wait(notify.notified_owned());
+            let (waiter, woken) = oneshot::channel();
+            slots.waiters.push_back(waiter);
+            return Plan::Wait(woken);
         }
         if free_permit {
             slots.connecting += 1;
@@ -103,7 +128,11 @@ impl State {
                 slots.connecting += 1;
                 Plan::Steal(victim, generation)
             }
-            None => Plan::Wait(notify.notified_owned()),
+            None => {
+                let (waiter, woken) = oneshot::channel();
+                self.server(target.server, budget).waiters.push_back(waiter);
+                Plan::Wait(woken)
+            }
         }
     }
 
@@ -132,11 +161,14 @@ impl State {
     pub(crate) fn open_failed(&mut self, tenant: TenantId, server: ServerKey) {
         if let Some(s) = self.tenants.get_mut(&tenant) {
             s.connecting -= 1;
+            retry_one(&mut s.waiters); // below its maximum again: one waiter may open
         }
         self.closed(server);
     }
 
-    /// A lease ends. Returns the slot if it must be closed (its tenant was retired meanwhile).
+    /// A lease ends: the slot goes to the tenant's oldest waiter, else idle (and one waiter of
+    /// the server is told, since it may take it over). Returns the slot if it must be closed
+    /// instead (its tenant was retired meanwhile).
     pub(crate) fn release(
         &mut self,
         tenant: TenantId,
@@ -146,17 +178,36 @@ impl State {
         let s = self.tenants.get_mut(&tenant)?;
         s.leased -= 1;
         let server = s.server;
-        let to_close = if s.generation == generation {
-            s.idle.push(IdleSlot {
-                slot,
-                since: Instant::now(),
-            });
-            None
-        } else {
-            Some((server, slot))
-        };
+        if s.generation != generation {
+            retry_one(&mut s.waiters); // below its maximum again
+            return Some((server, slot));
+        }
+        let mut slot = slot;
+        while let Some(waiter) = s.waiters.pop_front() {
+            match waiter.send(Wake::Slot(slot, generation)) {
+                Ok(()) => {
+                    s.leased += 1;
+                    return None;
+                }
+                // That waiter gave up: the slot comes back, try the next.
+                Err(Wake::Slot(back, _)) => slot = back,
+                Err(Wake::Retry) => unreachable!("a slot was sent"),
+            }
+        }
+        s.idle.push(IdleSlot {
+            slot,
+            since: Instant::now(),
+        });
         self.wake(server);
-        to_close
+        None
+    }
+
+    /// Passes on a `Retry` that reached a waiter after it gave up, so the wake-up is not lost.
+    pub(crate) fn pass_on_retry(&mut self, tenant: TenantId, server: ServerKey) {
+        if let Some(s) = self.tenants.get_mut(&tenant) {
+            retry_one(&mut s.waiters);
+        }
+        self.wake(server);
     }
 
     /// Retires a tenant (evicted or invalidated): returns its idle slots to close now; leased
@@ -182,9 +233,10 @@ impl State {
         self.wake(server);
     }
 
-    fn wake(&self, server: ServerKey) {
-        if let Some(srv) = self.servers.get(&server) {
-            srv.notify.notify_waiters();
+    /// Wakes the server's oldest waiter (one: the others stay in line).
+    fn wake(&mut self, server: ServerKey) {
+        if let Some(srv) = self.servers.get_mut(&server) {
+            retry_one(&mut srv.waiters);
         }
     }
 
@@ -277,6 +329,56 @@ mod tests {
         let t = target(1, 1);
         open(&mut state, a, &t, 10);
         assert!(matches!(state.plan(a, &t, 10), Plan::Wait(_)));
+    }
+
+    fn waiting(plan: Plan) -> oneshot::Receiver<Wake> {
+        match plan {
+            Plan::Wait(woken) => woken,
+            _ => panic!("expected Wait"),
+        }
+    }
+
+    #[test]
+    fn a_released_slot_goes_to_the_oldest_waiter_not_to_a_newcomer() {
+        let mut state = State::default();
+        let a = TenantId::new();
+        let t = target(1, 1);
+        let g = open(&mut state, a, &t, 10);
+        let mut first = waiting(state.plan(a, &t, 10));
+        let gave_up = waiting(state.plan(a, &t, 10));
+        let mut third = waiting(state.plan(a, &t, 10));
+        drop(gave_up);
+
+        assert!(state.release(a, g, slot()).is_none());
+        assert!(matches!(first.try_recv(), Ok(Wake::Slot(_, handed)) if handed == g));
+        // Handed over, not idle: a newcomer waits behind the line.
+        let mut newcomer = waiting(state.plan(a, &t, 10));
+        assert!(third.try_recv().is_err(), "one slot, one waiter");
+
+        // The next release skips the waiter that gave up and serves the third, then the newcomer.
+        assert!(state.release(a, g, slot()).is_none());
+        assert!(matches!(third.try_recv(), Ok(Wake::Slot(..))));
+        assert!(newcomer.try_recv().is_err());
+        assert!(state.release(a, g, slot()).is_none());
+        assert!(matches!(newcomer.try_recv(), Ok(Wake::Slot(..))));
+        assert_eq!(state.census()[0].3, 1, "still one leased slot");
+        assert!(state.release(a, g, slot()).is_none());
+        assert!(matches!(state.plan(a, &t, 10), Plan::Take(..)), "idle at last");
+    }
+
+    #[test]
+    fn a_freed_permit_wakes_one_waiter_of_the_server() {
+        let mut state = State::default();
+        let (a, b, c) = (TenantId::new(), TenantId::new(), TenantId::new());
+        let t = target(1, 1);
+        let ga = open(&mut state, a, &t, 1);
+        let mut b_waits = waiting(state.plan(b, &t, 1));
+        let mut c_waits = waiting(state.plan(c, &t, 1));
+        // a's slot goes idle: the oldest waiter of the server is told, and only it.
+        state.release(a, ga, slot());
+        assert!(matches!(b_waits.try_recv(), Ok(Wake::Retry)));
+        assert!(c_waits.try_recv().is_err());
+        assert!(matches!(state.plan(b, &t, 1), Plan::Steal(..)));
     }
 
     #[test]

@@ -399,3 +399,61 @@ async fn invalidation_makes_the_next_request_resolve_afresh() {
     }
     fx.cleanup().await;
 }
+
+/// Many more concurrent requests than a tenant may have connections: they are served in line,
+/// oldest first, so none waits while later ones go first (waiters once were all woken at every
+/// release and raced newcomers; under load some starved until the acquire timeout: a 503).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn waiters_are_served_in_order_and_none_starves() {
+    let fx = Fixture::new(1).await;
+    let resolver = Arc::new(MapResolver::default());
+    let tenant = resolver.add(fx.url(&fx.dbs[0], &fx.password), 2);
+    // Connects are not what is measured: room for a slow one while other tests load the server.
+    let config = PoolConfig {
+        connect_timeout: Duration::from_secs(10),
+        ..config(40)
+    };
+    let pools = pools(config, resolver.clone());
+    // Both slots open before the crowd arrives.
+    let (one, two) = (
+        pools.acquire(tenant).await.unwrap(),
+        pools.acquire(tenant).await.unwrap(),
+    );
+    drop((one, two));
+
+    let started = Instant::now();
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let pools = pools.clone();
+            tokio::spawn(async move {
+                let mut longest = Duration::ZERO;
+                for _ in 0..25 {
+                    let asked = Instant::now();
+                    let conn = pools.acquire(tenant).await.expect("no acquire times out");
+                    longest = longest.max(asked.elapsed());
+                    ping(&conn).await;
+                }
+                longest
+            })
+        })
+        .collect();
+    let mut longest = Duration::ZERO;
+    for t in tasks {
+        longest = longest.max(t.await.unwrap());
+    }
+    let elapsed = started.elapsed();
+    let stats = pools.stats();
+    // Each task asks again the moment it gives its connection back: were a released slot simply
+    // put back idle, that task would take it again before any woken waiter ran, and the others
+    // would starve until the acquire timeout.
+    assert_eq!(
+        stats.timeouts, 0,
+        "{stats:?}; longest wait {longest:?} of {elapsed:?} for 1000 leases"
+    );
+    assert!(stats.opens <= 2, "{stats:?}");
+    assert!(
+        longest < Duration::from_secs(2),
+        "longest wait {longest:?} of {elapsed:?} for 1000 leases"
+    );
+    fx.cleanup().await;
+}
