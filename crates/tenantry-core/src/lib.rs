@@ -13,6 +13,7 @@ pub mod vault;
 
 pub use error_chain::error_chain;
 pub use ids::{
-    AdminId, DbServerId, DomainError, DomainName, Email, NameError, ServerName, Subdomain, SubdomainError, TenantId,
+    AdminId, DbServerId, DomainError, DomainName, Email, NameError, ServerName, Subdomain,
+    SubdomainError, TenantId,
 };
 pub use settings::{LogFormat, Settings, SettingsError};

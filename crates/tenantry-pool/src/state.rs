@@ -363,7 +363,10 @@ mod tests {
         assert!(matches!(newcomer.try_recv(), Ok(Wake::Slot(..))));
         assert_eq!(state.census()[0].3, 1, "still one leased slot");
         assert!(state.release(a, g, slot()).is_none());
-        assert!(matches!(state.plan(a, &t, 10), Plan::Take(..)), "idle at last");
+        assert!(
+            matches!(state.plan(a, &t, 10), Plan::Take(..)),
+            "idle at last"
+        );
     }
 
     #[test]
