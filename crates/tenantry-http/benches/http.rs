@@ -1,0 +1,1665 @@
+//! `scripts/bench http`: what routing a request to its tenant costs, as a ratio against the same
+//! handler on one fixed pool, measured in the same run with the same load generator (DESIGN §4:
+//! ≥ 0.9×).
+//!
+//! One process serves both, on 127.0.0.1 only, with the same number of actix workers:
+//!
+//! - **Tenantry**: the real [`Application`]: `Host` → tenant directory (cached) → `TenantPools`
+//!   lease → `GET /api/v1/ledgers?limit=10` (token check, count + first page, JSON);
+//! - **baseline**: an actix-web server whose handler does the same work for the hot tenant only —
+//!   the same token check (HS256, the key derived from the master key as `auth.rs` does: the
+//!   crate exposes no verifier, so that derivation is copied here and checked against a real
+//!   token at start), the same sea-orm queries and JSON — on **one fixed sqlx pool** to that
+//!   tenant's database, as the tenant's role, `max_connections` = its plan's, behind the same
+//!   request-span and request-id middleware;
+//! - for scale: the baseline without any middleware;
+//! - optionally N tenants round-robin (one `wrk` Lua request function) against the baseline
+//!   driven by the same Lua function.
+//!
+//! The baseline connects as the hot tenant's role, like Tenantry: that role's `CONNECTION LIMIT`
+//! (the plan's maximum) is tripled for the run so that all three pools fit under it.
+//!
+//! `wrk` drives each in turn for several rounds (the order rotated each round) after a warm-up;
+//! any non-2xx answer or socket error fails the run. Needs `TENANTRY_TEST_PG_URL` as set by
+//! `scripts/with-pg --durable`, and `wrk` on PATH (`scripts/bench http` installs it). Progress
+//! goes to stderr, the table to stdout; `--doc FILE` also writes it into that markdown file.
+//! Without `--bench` (under `cargo test --all-targets`) it only checks its report logic.
+
+use std::fmt::Write as _;
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{Server, ServerHandle, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{AUTHORIZATION, HeaderValue};
+use actix_web::middleware::{Next, from_fn};
+use actix_web::{App, HttpMessage as _, HttpRequest, HttpResponse, HttpServer, web};
+use anyhow::{Context as _, Result, bail, ensure};
+use hmac::{Hmac, KeyInit as _, Mac as _};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use sea_orm::sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sea_orm::sqlx::{
+    AssertSqlSafe, ConnectOptions as _, Connection as _, Executor as _, PgConnection,
+};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryOrder, QuerySelect,
+    SqlxPostgresConnector,
+};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use tenantry_app::LedgerType;
+use tenantry_app::entity::ledger;
+use tenantry_core::settings::DatabaseUrl;
+use tenantry_core::vault::{KeyRing, Vault, hash_password};
+use tenantry_core::{Email, ServerName, Settings, Subdomain, TenantId};
+use tenantry_http::auth::Claims;
+use tenantry_http::{ApiError, Application, REQUEST_ID_HEADER, TenantRootSpan};
+use tenantry_pool::PoolStats;
+use tenantry_provision::{CreateTenant, Provisioner};
+use tenantry_registry::entity::tenant;
+use tenantry_registry::{NewServer, Registry, ServerDialect};
+use tenantry_test_utils::TestDb;
+use tracing_actix_web::{RequestId, TracingLogger};
+use uuid::Uuid;
+
+const SECTION: &str = "## HTTP routing overhead (scripts/bench http)";
+/// DESIGN §4 target: Tenantry ≥ 0.9× the fixed-pool baseline.
+const TARGET_RATIO: f64 = 0.9;
+const PATH: &str = "/api/v1/ledgers?limit=10";
+const SERVER: &str = "bench-pg";
+const ADMIN_PASSWORD: &str = "bench-tenant-admin-pw";
+/// `wrk` gives up on a request after this long (it then counts a timeout, which fails the run).
+const WRK_TIMEOUT: &str = "2s";
+/// Copied from `auth.rs` (private there): the label the token key is derived with.
+const TOKEN_KEY_LABEL: &[u8] = b"tenantry/tenant-api/jwt/v1";
+
+const USAGE: &str = "usage: http [--threads N] [--connections N] [--duration SECS] \
+                     [--rounds N] [--warmup SECS] [--tenants N] [--plan ID] [--doc FILE]";
+
+#[derive(Debug, Clone)]
+struct Args {
+    /// `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it.
+    bench: bool,
+    threads: usize,
+    connections: usize,
+    duration: u64,
+    rounds: usize,
+    warmup: u64,
+    /// Tenants of the round-robin figure (the hot tenant is one of them); 0 skips it.
+    tenants: usize,
+    /// The tenants' plan: its `max_connections` sizes every pool.
+    plan: String,
+    doc: Option<PathBuf>,
+}
+
+impl Default for Args {
+    fn default() -> Self {
+        Self {
+            bench: false,
+            threads: 2,
+            connections: 32,
+            duration: 10,
+            rounds: 3,
+            warmup: 3,
+            tenants: 8,
+            plan: "standard".into(),
+            doc: None,
+        }
+    }
+}
+
+impl Args {
+    /// The flags that differ from the defaults, as `scripts/bench http` takes them.
+    fn non_default(&self) -> String {
+        let d = Args::default();
+        let mut out = String::new();
+        for (name, value, default) in [
+            ("--threads", self.threads as u64, d.threads as u64),
+            (
+                "--connections",
+                self.connections as u64,
+                d.connections as u64,
+            ),
+            ("--duration", self.duration, d.duration),
+            ("--rounds", self.rounds as u64, d.rounds as u64),
+            ("--warmup", self.warmup, d.warmup),
+            ("--tenants", self.tenants as u64, d.tenants as u64),
+        ] {
+            if value != default {
+                let _ = write!(out, " {name} {value}");
+            }
+        }
+        if self.plan != d.plan {
+            let _ = write!(out, " --plan {}", self.plan);
+        }
+        out
+    }
+
+    fn wrk_flags(&self) -> String {
+        format!(
+            "-t{} -c{} -d{}s --timeout {WRK_TIMEOUT}",
+            self.threads, self.connections, self.duration
+        )
+    }
+}
+
+fn parse_args(raw: impl IntoIterator<Item = String>) -> Result<Args> {
+    let mut args = Args::default();
+    let mut it = raw.into_iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| it.next().with_context(|| format!("{name} needs a value"));
+        match arg.as_str() {
+            "--bench" => args.bench = true,
+            "--threads" => args.threads = value("--threads")?.parse().context("--threads")?,
+            "--connections" => {
+                args.connections = value("--connections")?.parse().context("--connections")?
+            }
+            "--duration" => args.duration = value("--duration")?.parse().context("--duration")?,
+            "--rounds" => args.rounds = value("--rounds")?.parse().context("--rounds")?,
+            "--warmup" => args.warmup = value("--warmup")?.parse().context("--warmup")?,
+            "--tenants" => args.tenants = value("--tenants")?.parse().context("--tenants")?,
+            "--plan" => args.plan = value("--plan")?,
+            "--doc" => args.doc = Some(value("--doc")?.into()),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?}\n{USAGE}"),
+        }
+    }
+    ensure!(args.threads >= 1, "--threads must be at least 1");
+    ensure!(
+        args.connections >= args.threads,
+        "--connections must be at least --threads"
+    );
+    ensure!(args.duration >= 1, "--duration must be at least 1 second");
+    ensure!(args.rounds >= 1, "--rounds must be at least 1");
+    ensure!(
+        args.tenants != 1,
+        "--tenants must be 0 (no round-robin figure) or at least 2"
+    );
+    Ok(args)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let result = match parse_args(std::env::args().skip(1)) {
+        // Under `cargo test` (the workspace suite builds all targets): check the report logic
+        // only, without a server or wrk, and leave the measuring to `scripts/bench http`.
+        Ok(args) if !args.bench => {
+            self_check();
+            println!("bench http: report logic ok (measure with `scripts/bench http`)");
+            Ok(())
+        }
+        Ok(args) => {
+            log_to_stderr();
+            run(args).await
+        }
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench http: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `TENANTRY_BENCH_LOG=warn` (an env-filter) logs the servers' events to stderr, to find out
+/// why a run failed; off by default, since logging every request would be measured too.
+fn log_to_stderr() {
+    if let Ok(filter) = std::env::var("TENANTRY_BENCH_LOG") {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+            .with_writer(std::io::stderr)
+            .init();
+    }
+}
+
+fn progress(message: impl AsRef<str>) {
+    eprintln!("bench http: {}", message.as_ref());
+}
+
+// ---------------------------------------------------------------------------------------------
+// What is measured.
+
+/// One server + request mix driven by wrk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Load {
+    Baseline,
+    Tenantry,
+    Bare,
+    Slots,
+    BaselineRoundRobin,
+    TenantryRoundRobin,
+}
+
+impl Load {
+    fn name(self) -> &'static str {
+        match self {
+            Load::Baseline => "baseline",
+            Load::Tenantry => "tenantry",
+            Load::Bare => "bare",
+            Load::Slots => "slots",
+            Load::BaselineRoundRobin => "baseline-rr",
+            Load::TenantryRoundRobin => "tenantry-rr",
+        }
+    }
+}
+
+/// What wrk reported for one run (printed by the `done` hook of our Lua script).
+#[derive(Debug, Clone, Deserialize)]
+struct WrkRun {
+    requests: f64,
+    duration_us: f64,
+    connect: f64,
+    read: f64,
+    write: f64,
+    /// Answers with a status above 399 (wrk's own count).
+    status: f64,
+    timeout: f64,
+    p50_us: f64,
+    p99_us: f64,
+    max_us: f64,
+    /// Not from wrk: requests the pools refused after `acquire_timeout` (503 `database_busy`),
+    /// counted by the application, including those wrk stopped waiting for.
+    #[serde(default)]
+    pool_timeouts: f64,
+    /// Not from wrk: the machine's CPUs busy over the run (0–1, all processes).
+    #[serde(default)]
+    busy: f64,
+    /// Not from wrk: this process's CPU time (both servers, the pools, the runtime) per request.
+    #[serde(default)]
+    server_cpu_us: f64,
+}
+
+impl WrkRun {
+    fn rps(&self) -> f64 {
+        self.requests / (self.duration_us / 1e6)
+    }
+
+    fn failed(&self) -> f64 {
+        self.status + self.connect + self.read + self.write + self.timeout + self.pool_timeouts
+    }
+
+    fn errors(&self) -> Option<String> {
+        (self.failed() > 0.0).then(|| {
+            format!(
+                "{} non-2xx answers, socket errors: connect {}, read {}, write {}, timeout {}; \
+                 {} requests refused by TenantPools after waiting acquire_timeout",
+                self.status, self.connect, self.read, self.write, self.timeout, self.pool_timeouts
+            )
+        })
+    }
+}
+
+const WRK_MARKER: &str = "TENANTRY_WRK ";
+const LOG_HINT: &str = " (rerun with TENANTRY_BENCH_LOG=warn to see the servers' errors)";
+
+fn parse_wrk(stdout: &str) -> Result<WrkRun> {
+    let line = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix(WRK_MARKER))
+        .with_context(|| format!("no {WRK_MARKER:?} line in wrk's output:\n{stdout}"))?;
+    let run: WrkRun = serde_json::from_str(line).with_context(|| format!("parsing {line:?}"))?;
+    ensure!(
+        run.requests > 0.0 && run.duration_us > 0.0,
+        "wrk completed no request: {line}"
+    );
+    Ok(run)
+}
+
+/// A wrk script sending `GET PATH` with each (Host, token) pair in turn. With one pair the
+/// request is static (built once, no Lua call per request); with several, a `request` function
+/// rotates through requests built once per thread.
+fn lua_script(pairs: &[(String, String)]) -> Result<String> {
+    ensure!(!pairs.is_empty(), "no request to send");
+    let quoted = |s: &str| -> Result<String> {
+        ensure!(
+            s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._:-".contains(&b)),
+            "unexpected character in {s:?}"
+        );
+        Ok(format!("\"{s}\""))
+    };
+    let mut lua = String::from("-- generated by crates/tenantry-http/benches/http.rs\n");
+    if let [(host, token)] = pairs {
+        let _ = writeln!(lua, "wrk.headers[\"Host\"] = {}", quoted(host)?);
+        let _ = writeln!(
+            lua,
+            "wrk.headers[\"Authorization\"] = \"Bearer \" .. {}",
+            quoted(token)?
+        );
+    } else {
+        let hosts: Vec<String> = pairs
+            .iter()
+            .map(|(h, _)| quoted(h))
+            .collect::<Result<_>>()?;
+        let tokens: Vec<String> = pairs
+            .iter()
+            .map(|(_, t)| quoted(t))
+            .collect::<Result<_>>()?;
+        let _ = writeln!(lua, "local hosts = {{{}}}", hosts.join(", "));
+        let _ = writeln!(lua, "local tokens = {{{}}}", tokens.join(", "));
+        lua.push_str(
+            "local requests = {}\n\
+             local next_one = 0\n\
+             init = function(args)\n\
+             \x20 for i = 1, #hosts do\n\
+             \x20   requests[i] = wrk.format(\"GET\", nil, \
+             {[\"Host\"] = hosts[i], [\"Authorization\"] = \"Bearer \" .. tokens[i]})\n\
+             \x20 end\n\
+             end\n\
+             request = function()\n\
+             \x20 next_one = next_one % #requests + 1\n\
+             \x20 return requests[next_one]\n\
+             end\n",
+        );
+    }
+    let _ = writeln!(
+        lua,
+        "done = function(summary, latency, requests)\n\
+         \x20 local e = summary.errors\n\
+         \x20 io.write(string.format('{WRK_MARKER}{{\"requests\":%.0f,\"duration_us\":%.0f,\
+         \"connect\":%.0f,\"read\":%.0f,\"write\":%.0f,\"status\":%.0f,\"timeout\":%.0f,\
+         \"p50_us\":%.1f,\"p99_us\":%.1f,\"max_us\":%.1f}}\\n',\n\
+         \x20   summary.requests, summary.duration, e.connect, e.read, e.write, e.status, e.timeout,\n\
+         \x20   latency:percentile(50), latency:percentile(99), latency.max))\n\
+         end"
+    );
+    Ok(lua)
+}
+
+/// CPU time so far, in clock ticks (`USER_HZ`, 100 on Linux): the machine's (total, idle) and
+/// this process's.
+#[derive(Clone, Copy)]
+struct CpuTicks {
+    total: u64,
+    idle: u64,
+    process: u64,
+}
+
+const USER_HZ: f64 = 100.0;
+
+fn cpu_ticks() -> Result<CpuTicks> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let cpu: Vec<u64> = stat
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("cpu "))
+        .context("no cpu line in /proc/stat")?
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    ensure!(cpu.len() >= 5, "short cpu line in /proc/stat");
+    let own = std::fs::read_to_string("/proc/self/stat")?;
+    // Fields after the command name (which may hold spaces); utime and stime are the 14th and
+    // 15th of the whole line.
+    let after = own.rsplit_once(')').context("/proc/self/stat")?.1;
+    let fields: Vec<u64> = after
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    ensure!(fields.len() > 12, "short /proc/self/stat");
+    Ok(CpuTicks {
+        // user nice system idle iowait irq softirq steal (guest time is already in user).
+        total: cpu.iter().take(8).sum(),
+        idle: cpu[3] + cpu[4],
+        process: fields[10] + fields[11],
+    })
+}
+
+/// Runs wrk against `port` on 127.0.0.1 (never anywhere else) for `secs`.
+async fn run_wrk(wrk: &Path, args: &Args, port: u16, script: &Path, secs: u64) -> Result<WrkRun> {
+    let url = format!(
+        "http://{}{PATH}",
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+    );
+    let mut cmd = tokio::process::Command::new(wrk);
+    cmd.arg(format!("-t{}", args.threads))
+        .arg(format!("-c{}", args.connections))
+        .arg(format!("-d{secs}s"))
+        .args(["--timeout", WRK_TIMEOUT, "-s"])
+        .arg(script)
+        .arg(&url)
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let before = cpu_ticks()?;
+    let out = tokio::time::timeout(Duration::from_secs(secs + 30), cmd.output())
+        .await
+        .with_context(|| format!("wrk still running {secs} s + 30 s after it started"))?
+        .with_context(|| format!("running {}", wrk.display()))?;
+    ensure!(
+        out.status.success(),
+        "wrk failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+    let after = cpu_ticks()?;
+    let mut run = parse_wrk(&String::from_utf8_lossy(&out.stdout))?;
+    let total = after.total.saturating_sub(before.total).max(1) as f64;
+    run.busy = 1.0 - after.idle.saturating_sub(before.idle) as f64 / total;
+    run.server_cpu_us =
+        after.process.saturating_sub(before.process) as f64 * 1e6 / USER_HZ / run.requests;
+    Ok(run)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The baseline: the same handler on one fixed pool.
+
+/// What the baseline's handler reaches: one pool to the hot tenant's database and the key its
+/// tokens are checked with.
+struct FixedPool {
+    db: DatabaseConnection,
+    slots: Slots,
+    tenant: Uuid,
+    decoding: DecodingKey,
+}
+
+/// Tenantry's connection model without the routing: up to `max` one-connection pools to the
+/// same database, each leased for a whole request (as `TenantDb` is), opened on first need.
+struct Slots {
+    options: PgConnectOptions,
+    permits: tokio::sync::Semaphore,
+    idle: std::sync::Mutex<Vec<DatabaseConnection>>,
+}
+
+struct SlotLease<'a> {
+    slots: &'a Slots,
+    conn: Option<DatabaseConnection>,
+    _permit: tokio::sync::SemaphorePermit<'a>,
+}
+
+impl Slots {
+    fn new(options: PgConnectOptions, max: u32) -> Self {
+        Self {
+            options,
+            permits: tokio::sync::Semaphore::new(max as usize),
+            idle: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+
+    async fn lease(&self) -> Result<SlotLease<'_>, ApiError> {
+        let permit = tokio::time::timeout(Duration::from_secs(2), self.permits.acquire())
+            .await
+            .map_err(|_| ApiError::DatabaseBusy { retry_after: 1 })?
+            .map_err(ApiError::internal)?;
+        let idle = self.idle.lock().expect("not poisoned").pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            // tenantry-pool's `connect::open`: a one-connection pool, connected now.
+            None => SqlxPostgresConnector::from_sqlx_postgres_pool(
+                one_connection(1)
+                    .connect_with(self.options.clone())
+                    .await
+                    .map_err(ApiError::internal)?,
+            ),
+        };
+        Ok(SlotLease {
+            slots: self,
+            conn: Some(conn),
+            _permit: permit,
+        })
+    }
+}
+
+impl std::ops::Deref for SlotLease<'_> {
+    type Target = DatabaseConnection;
+    fn deref(&self) -> &DatabaseConnection {
+        self.conn.as_ref().expect("present until drop")
+    }
+}
+
+impl Drop for SlotLease<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.slots.idle.lock().expect("not poisoned").push(conn);
+        }
+    }
+}
+
+impl FixedPool {
+    /// `auth.rs`'s token check: bearer token, HS256, `exp` and `sub` required, the tenant named.
+    fn authenticate(&self, req: &HttpRequest) -> Result<i64, ApiError> {
+        let token = req
+            .headers()
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or(ApiError::Unauthorized)?;
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        let claims = jsonwebtoken::decode::<Claims>(token.trim(), &self.decoding, &validation)
+            .map_err(|_| ApiError::Unauthorized)?
+            .claims;
+        if claims.tid != self.tenant {
+            return Err(ApiError::WrongTenant);
+        }
+        claims.sub.parse().map_err(|_| ApiError::Unauthorized)
+    }
+}
+
+/// `auth::TokenKeys::from_vault`'s derivation (HMAC-SHA256 of the current master key).
+fn token_key(vault: &Vault) -> DecodingKey {
+    let master = vault.key_ring().current().to_base64();
+    let mut mac = Hmac::<Sha256>::new_from_slice(master.expose_secret().as_bytes())
+        .expect("HMAC accepts keys of any length");
+    mac.update(TOKEN_KEY_LABEL);
+    let secret: [u8; 32] = mac.finalize().into_bytes().into();
+    DecodingKey::from_secret(&secret)
+}
+
+/// `routes/pagination.rs`'s `?page&limit`, as sent.
+#[derive(Deserialize)]
+struct PageQuery {
+    page: Option<String>,
+    limit: Option<String>,
+}
+
+#[derive(Clone, Copy)]
+struct Page {
+    page: u64,
+    limit: u64,
+}
+
+impl TryFrom<&PageQuery> for Page {
+    type Error = ApiError;
+
+    fn try_from(q: &PageQuery) -> Result<Self, ApiError> {
+        let field = |raw: &Option<String>, default: u64, max: u64| match raw {
+            None => Some(default),
+            Some(raw) => raw.parse::<u64>().ok().filter(|n| (1..=max).contains(n)),
+        };
+        match (field(&q.page, 1, 1_000_000), field(&q.limit, 50, 100)) {
+            (Some(page), Some(limit)) => Ok(Self { page, limit }),
+            _ => Err(ApiError::BadRequest("invalid page or limit".into())),
+        }
+    }
+}
+
+impl Page {
+    /// `routes/ledgers.rs::list` + `pagination.rs`'s `Page::fetch`: the count of the ordered
+    /// select, then the page.
+    async fn fetch(self, db: &impl ConnectionTrait) -> Result<(Vec<ledger::Model>, u64), ApiError> {
+        let select = ledger::Entity::find().order_by_asc(ledger::Column::Code);
+        let total = select.clone().count(db).await?;
+        let rows = select
+            .offset((self.page - 1).saturating_mul(self.limit))
+            .limit(self.limit)
+            .all(db)
+            .await?;
+        Ok((rows, total))
+    }
+}
+
+/// `routes/ledgers.rs`'s `LedgerView` and `pagination.rs`'s `Paginated`, field for field.
+#[derive(Serialize)]
+struct LedgerView {
+    id: i64,
+    code: String,
+    name: String,
+    #[serde(rename = "type")]
+    ledger_type: LedgerType,
+    parent_id: Option<i64>,
+}
+
+impl From<ledger::Model> for LedgerView {
+    fn from(m: ledger::Model) -> Self {
+        Self {
+            id: m.id,
+            code: m.code,
+            name: m.name,
+            ledger_type: m.ledger_type,
+            parent_id: m.parent_id,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Paginated {
+    data: Vec<LedgerView>,
+    page: u64,
+    limit: u64,
+    total: u64,
+}
+
+/// `routes/ledgers.rs::list` on the fixed pool.
+async fn fixed_list(
+    req: HttpRequest,
+    fixed: web::Data<FixedPool>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let _user = fixed.authenticate(&req)?;
+    let page = Page::try_from(&*query)?;
+    let (data, total) = page.fetch(&fixed.db).await?;
+    Ok(HttpResponse::Ok().json(Paginated {
+        data: data.into_iter().map(LedgerView::from).collect(),
+        page: page.page,
+        limit: page.limit,
+        total,
+    }))
+}
+
+/// The same handler, leasing a one-connection slot for the whole request as Tenantry does.
+async fn slots_list(
+    req: HttpRequest,
+    fixed: web::Data<FixedPool>,
+    query: web::Query<PageQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let _user = fixed.authenticate(&req)?;
+    let db = fixed.slots.lease().await?;
+    let page = Page::try_from(&*query)?;
+    let (data, total) = page.fetch(&*db).await?;
+    Ok(HttpResponse::Ok().json(Paginated {
+        data: data.into_iter().map(LedgerView::from).collect(),
+        page: page.page,
+        limit: page.limit,
+        total,
+    }))
+}
+
+tokio::task_local! {
+    static REQUEST_ID: String;
+}
+
+/// The success path of the crate's request-id middleware (private there): the span's id in a
+/// task-local and in the `x-request-id` header, the body boxed.
+async fn request_id(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(ToString::to_string)
+        .unwrap_or_else(|| Uuid::new_v4().to_string());
+    let header = HeaderValue::from_str(&id).ok();
+    REQUEST_ID
+        .scope(id, async move {
+            let (req, mut res) = next.call(req).await?.map_into_boxed_body().into_parts();
+            if let Some(value) = header {
+                res.headers_mut().insert(REQUEST_ID_HEADER, value);
+            }
+            Ok(ServiceResponse::new(req, res))
+        })
+        .await
+}
+
+fn query_config() -> web::QueryConfig {
+    web::QueryConfig::default()
+        .error_handler(|e, _| ApiError::BadRequest(format!("invalid query string: {e}")).into())
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    /// The shared pool, with the application's middleware.
+    Pool,
+    /// The shared pool, no middleware.
+    Bare,
+    /// One-connection slots leased per request, with the application's middleware.
+    Slots,
+}
+
+/// A baseline server on 127.0.0.1, with the request-span and request-id middleware the real
+/// application has (or, for scale, with none).
+fn fixed_pool_server(
+    fixed: web::Data<FixedPool>,
+    workers: usize,
+    variant: Variant,
+) -> Result<(u16, Server)> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    let port = listener.local_addr()?.port();
+    let server = if variant != Variant::Bare {
+        let slots = variant == Variant::Slots;
+        HttpServer::new(move || {
+            let handler = if slots {
+                web::get().to(slots_list)
+            } else {
+                web::get().to(fixed_list)
+            };
+            App::new()
+                .app_data(fixed.clone())
+                .app_data(query_config())
+                .wrap(from_fn(request_id))
+                .wrap(TracingLogger::<TenantRootSpan>::new())
+                .service(web::scope("/api/v1").route("/ledgers", handler))
+        })
+        .workers(workers)
+        .listen(listener)?
+        .disable_signals()
+        .run()
+    } else {
+        HttpServer::new(move || {
+            App::new()
+                .app_data(fixed.clone())
+                .app_data(query_config())
+                .service(web::scope("/api/v1").route("/ledgers", web::get().to(fixed_list)))
+        })
+        .workers(workers)
+        .listen(listener)?
+        .disable_signals()
+        .run()
+    };
+    Ok((port, server))
+}
+
+/// One sqlx pool to the tenant's database as its own role, set up as `tenantry-pool` sets up
+/// its connections (no ping before acquire, no idle timeout, no statement logging), opened
+/// lazily so that, as in Tenantry, connections are made by the actix workers that use them.
+fn fixed_pool(options: PgConnectOptions, max_connections: u32) -> DatabaseConnection {
+    let pool = one_connection(max_connections).connect_lazy_with(options);
+    SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
+}
+
+/// `tenantry-pool`'s pool options, with room for `max` connections.
+fn one_connection(max: u32) -> PgPoolOptions {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .min_connections(0)
+        .idle_timeout(None)
+        .max_lifetime(None)
+        .acquire_timeout(Duration::from_secs(2))
+        .test_before_acquire(false)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Setup and the run.
+
+struct Machine {
+    cpus: usize,
+    cpu_model: String,
+    pg_version: String,
+    durability: String,
+    durable: bool,
+}
+
+async fn machine(admin_url: &str) -> Result<Machine> {
+    let mut admin = PgConnection::connect(admin_url)
+        .await
+        .context("connecting to the server")?;
+    let mut show = async |setting: &str| -> Result<String> {
+        let sql = format!("SHOW {setting}");
+        let value: String = sea_orm::sqlx::query_scalar(AssertSqlSafe(sql))
+            .fetch_one(&mut admin)
+            .await?;
+        Ok(value)
+    };
+    let fsync = show("fsync").await?;
+    let sync_commit = show("synchronous_commit").await?;
+    let fpw = show("full_page_writes").await?;
+    let pg_version = show("server_version").await?;
+    admin.close().await.ok();
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, model)| model.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    Ok(Machine {
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cpu_model,
+        pg_version,
+        durable: fsync == "on" && sync_commit == "on" && fpw == "on",
+        durability: format!(
+            "fsync {fsync}, synchronous_commit {sync_commit}, full_page_writes {fpw}"
+        ),
+    })
+}
+
+/// Traffic stays on this machine: the database must be on loopback too.
+fn check_loopback(url: &str) -> Result<()> {
+    let parsed = url::Url::parse(url).context("TENANTRY_TEST_PG_URL")?;
+    let host = parsed.host_str().unwrap_or_default();
+    ensure!(
+        matches!(host, "127.0.0.1" | "localhost" | "[::1]" | "::1"),
+        "TENANTRY_TEST_PG_URL points at {host:?}: this benchmark only talks to 127.0.0.1"
+    );
+    Ok(())
+}
+
+fn find_wrk() -> Result<PathBuf> {
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|dir| dir.join("wrk"))
+        .find(|p| p.is_file())
+        .context("wrk is not on PATH: run `scripts/bench http`, which installs it")
+}
+
+struct Measured {
+    /// Runs per load, in round order.
+    runs: Vec<(Load, Vec<WrkRun>)>,
+    /// Per round, Tenantry ÷ its baseline (same round).
+    paired: Vec<f64>,
+    paired_rr: Vec<f64>,
+    pools: PoolStats,
+    opens_during_rounds: u64,
+    isolated: Isolated,
+    /// Runs with any non-2xx answer or socket error: reported, then the benchmark fails.
+    failures: Vec<String>,
+}
+
+impl Measured {
+    fn of(&self, load: Load) -> Option<&[WrkRun]> {
+        self.runs
+            .iter()
+            .find(|(l, _)| *l == load)
+            .map(|(_, r)| r.as_slice())
+    }
+}
+
+struct Results {
+    args: Args,
+    machine: Machine,
+    workers: usize,
+    max_connections: u32,
+    measured: Measured,
+}
+
+async fn run(args: Args) -> Result<()> {
+    let admin_url = std::env::var("TENANTRY_TEST_PG_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .context("TENANTRY_TEST_PG_URL is not set: run `scripts/bench http`")?;
+    check_loopback(&admin_url)?;
+    let wrk = find_wrk()?;
+    let machine = machine(&admin_url).await?;
+    // actix's default, which `Application` keeps: one worker per CPU.
+    let workers = machine.cpus;
+    progress(format!(
+        "{} CPUs, PostgreSQL {} ({}); {} actix workers per server; wrk {}; {} rounds after {} s \
+         warm-up each",
+        machine.cpus,
+        machine.pg_version,
+        machine.durability,
+        workers,
+        args.wrk_flags(),
+        args.rounds,
+        args.warmup
+    ));
+    if !machine.durable {
+        progress("WARNING: durability is off on this server; figures are not representative");
+    }
+
+    let admin_hash =
+        tokio::task::spawn_blocking(|| hash_password(&SecretString::from(ADMIN_PASSWORD)))
+            .await?
+            .context("hashing the tenant admin password")?;
+
+    // The master: a fresh database on the same server, the server registered for tenants.
+    let master = TestDb::postgres().await;
+    let vault = Arc::new(Vault::new(KeyRing::from_keys(
+        KeyRing::generate_key(),
+        vec![],
+    )));
+    let master_url = DatabaseUrl::parse(master.url()).map_err(anyhow::Error::msg)?;
+    let registry = Registry::connect(&master_url, vault.clone()).await?;
+    registry.migrate().await?;
+    registry
+        .add_server(NewServer {
+            name: ServerName::parse(SERVER)?,
+            dialect: ServerDialect::Postgres,
+            url: admin_url
+                .rsplit_once('/')
+                .map_or(admin_url.as_str(), |(base, _)| base)
+                .to_owned(),
+            admin_password: None,
+            capacity: 10_000,
+        })
+        .await?;
+    let provisioner = Arc::new(Provisioner::new(registry.clone(), master.dir()));
+    let registry = Arc::new(registry);
+
+    let mut settings = Settings::embedded_default();
+    settings.server.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+    settings.server.base_domain = "localhost".into();
+    settings.data_dir = master.dir().to_owned();
+    let plan = registry
+        .plan(&args.plan)
+        .await
+        .with_context(|| format!("plan {:?}", args.plan))?;
+    let max_connections = u32::try_from(plan.max_connections).context("plan max_connections")?;
+    let needed = args.tenants.max(1) as u64 * u64::from(max_connections);
+    ensure!(
+        needed <= u64::from(settings.pool.server_connection_budget),
+        "{} tenants × {max_connections} connections exceed the server budget of {}: this \
+         benchmark measures routing with room for every tenant, not connection churn",
+        args.tenants,
+        settings.pool.server_connection_budget
+    );
+
+    let settle = Duration::from_millis(settings.pool.acquire_timeout_ms + 500);
+    let app = Application::build(&settings, registry.clone(), provisioner.clone())?;
+    let app_port = app.port();
+    let state = app.state();
+    let app_handle = app.handle();
+    let serving = tokio::spawn(app.run_until_stopped());
+
+    let run_id = Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let mut tenants = Vec::new();
+    let mut fixed_handles: Vec<ServerHandle> = Vec::new();
+    let outcome = async {
+        for i in 0..args.tenants.max(1) {
+            let subdomain = format!("b{i}-{run_id}");
+            progress(format!("provisioning tenant {subdomain}"));
+            let created = provisioner
+                .create(CreateTenant {
+                    subdomain: Subdomain::parse(&subdomain, &[])?,
+                    name: format!("{subdomain} Ltd"),
+                    plan: plan.id.clone(),
+                    admin_email: Email::parse(&format!("admin@{subdomain}.example"))?,
+                    admin_password_hash: admin_hash.clone(),
+                    server: None,
+                    actor: "bench".into(),
+                })
+                .await
+                .with_context(|| format!("creating tenant {subdomain}"))?;
+            tenants.push(created.tenant);
+        }
+        // Tenantry, the shared pool and the slots all connect as the hot tenant's role.
+        make_room_for_baseline(&admin_url, &tenants[0], 3 * max_connections).await?;
+        measure(
+            &args,
+            &wrk,
+            workers,
+            max_connections,
+            app_port,
+            &state,
+            &provisioner,
+            &tenants,
+            &mut fixed_handles,
+            settle,
+        )
+        .await
+    }
+    .await;
+
+    progress("cleaning up");
+    for handle in &fixed_handles {
+        handle.stop(false).await;
+    }
+    app_handle.stop(false).await;
+    serving.await.ok();
+    for t in &tenants {
+        state.pools.invalidate(t.id.into()).await;
+    }
+    drop(state);
+    drop(provisioner);
+    drop(registry);
+    // A fresh registry: connections opened by the servers' worker runtimes died with them.
+    let cleaner = Provisioner::new(Registry::connect(&master_url, vault).await?, master.dir());
+    for t in &tenants {
+        if let Err(e) = cleaner
+            .delete(&t.id.to_string(), &t.subdomain, "bench")
+            .await
+        {
+            progress(format!("warning: deleting tenant {}: {e}", t.subdomain));
+        }
+    }
+    drop(cleaner);
+    drop(master);
+    let measured = outcome?;
+
+    let results = Results {
+        args,
+        machine,
+        workers,
+        max_connections,
+        measured,
+    };
+    let table = report(&results);
+    println!("{table}");
+    if let Some(doc) = &results.args.doc {
+        write_doc(doc, &section(&results, &table))?;
+        progress(format!("wrote {}", doc.display()));
+    }
+    let failures = &results.measured.failures;
+    ensure!(
+        failures.is_empty(),
+        "{} run(s) had failed requests{LOG_HINT}:\n  {}",
+        failures.len(),
+        failures.join("\n  ")
+    );
+    Ok(())
+}
+
+/// The baseline connects as the hot tenant's own role too, and PostgreSQL counts every connection
+/// of a role against its `CONNECTION LIMIT`, which the provisioner sets to the plan's maximum:
+/// without room for every pool, whichever runs second cannot open its last connections.
+async fn make_room_for_baseline(admin_url: &str, tenant: &tenant::Model, limit: u32) -> Result<()> {
+    let role = tenant
+        .db_user
+        .as_deref()
+        .context("the hot tenant has no role")?;
+    ensure!(
+        role.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+        "unexpected role name {role:?}"
+    );
+    let mut admin = PgConnection::connect(admin_url).await?;
+    admin
+        .execute(AssertSqlSafe(format!(
+            r#"ALTER ROLE "{role}" CONNECTION LIMIT {limit}"#
+        )))
+        .await?;
+    admin.close().await.ok();
+    Ok(())
+}
+
+/// Logs every tenant in over HTTP, starts the baselines, checks that all answer the same, then
+/// runs the rounds.
+#[allow(clippy::too_many_arguments)]
+async fn measure(
+    args: &Args,
+    wrk: &Path,
+    workers: usize,
+    max_connections: u32,
+    app_port: u16,
+    state: &web::Data<tenantry_http::AppState>,
+    provisioner: &Provisioner,
+    tenants: &[tenant::Model],
+    fixed_handles: &mut Vec<ServerHandle>,
+    settle: Duration,
+) -> Result<Measured> {
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()?;
+    let base = |port: u16| format!("http://{}", SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    let host_of = |t: &tenant::Model| format!("{}.localhost:{app_port}", t.subdomain);
+
+    let mut tokens = Vec::new();
+    for t in tenants {
+        let res = client
+            .post(format!("{}/api/v1/auth/login", base(app_port)))
+            .header("host", host_of(t))
+            .json(&serde_json::json!({
+                "email": format!("admin@{}.example", t.subdomain),
+                "password": ADMIN_PASSWORD,
+            }))
+            .send()
+            .await?;
+        ensure!(
+            res.status() == 200,
+            "login on {}: {}",
+            t.subdomain,
+            res.status()
+        );
+        let body: serde_json::Value = res.json().await?;
+        tokens.push(
+            body["token"]
+                .as_str()
+                .context("no token in the login answer")?
+                .to_owned(),
+        );
+    }
+
+    // The baseline: the hot tenant's database on one fixed pool, its token checked as auth.rs
+    // does (the derivation is a copy: check it against the token the application issued).
+    let hot = &tenants[0];
+    let options = PgConnectOptions::from_str(provisioner.tenant_url(hot).await?.expose_secret())
+        .context("the tenant's URL")?
+        .application_name("tenantry-bench-baseline")
+        .disable_statement_logging();
+    let fixed = web::Data::new(FixedPool {
+        db: fixed_pool(options.clone(), max_connections),
+        slots: Slots::new(options, max_connections),
+        tenant: hot.id,
+        decoding: token_key(provisioner.registry().vault()),
+    });
+    let probe = actix_web::test::TestRequest::get()
+        .insert_header((AUTHORIZATION, format!("Bearer {}", tokens[0])))
+        .to_http_request();
+    fixed.authenticate(&probe).map_err(|e| {
+        anyhow::anyhow!(
+            "the bench's copy of the token key derivation no longer matches auth.rs: {e}"
+        )
+    })?;
+    let mut start = |variant| -> Result<u16> {
+        let (port, server) = fixed_pool_server(fixed.clone(), workers, variant)?;
+        fixed_handles.push(server.handle());
+        tokio::spawn(server);
+        Ok(port)
+    };
+    let baseline_port = start(Variant::Pool)?;
+    let bare_port = start(Variant::Bare)?;
+    let slots_port = start(Variant::Slots)?;
+
+    // Every server answers every request of its mix with 200 and the same body as Tenantry.
+    let get = async |port: u16, host: &str, token: &str| -> Result<String> {
+        let res = client
+            .get(format!("{}{PATH}", base(port)))
+            .header("host", host)
+            .bearer_auth(token)
+            .send()
+            .await?;
+        let status = res.status();
+        let body = res.text().await?;
+        ensure!(
+            status == 200,
+            "GET {PATH} on port {port} as {host}: {status}: {body}"
+        );
+        Ok(body)
+    };
+    let hot_host = host_of(hot);
+    let expected = get(app_port, &hot_host, &tokens[0]).await?;
+    for port in [baseline_port, bare_port, slots_port] {
+        let body = get(port, &hot_host, &tokens[0]).await?;
+        ensure!(
+            body == expected,
+            "the baseline answers differently from Tenantry:\n{body}\nvs\n{expected}"
+        );
+    }
+    for (t, token) in tenants.iter().zip(&tokens).skip(1) {
+        get(app_port, &host_of(t), token).await?;
+    }
+    progress(format!(
+        "all servers answer GET {PATH} alike ({} bytes)",
+        expected.len()
+    ));
+
+    // wrk scripts: the hot tenant alone; all tenants in turn; the baseline driven by the same
+    // rotation (every Host, the hot tenant's token, since the baseline serves only that one).
+    let dir = tempfile::tempdir()?;
+    let write_script = |name: &str, pairs: &[(String, String)]| -> Result<PathBuf> {
+        let path = dir.path().join(format!("{name}.lua"));
+        std::fs::write(&path, lua_script(pairs)?)?;
+        Ok(path)
+    };
+    let hot_script = write_script("hot", &[(hot_host.clone(), tokens[0].clone())])?;
+    let mut loads = vec![
+        (Load::Baseline, baseline_port, hot_script.clone()),
+        (Load::Tenantry, app_port, hot_script.clone()),
+        (Load::Bare, bare_port, hot_script.clone()),
+        (Load::Slots, slots_port, hot_script),
+    ];
+    if args.tenants >= 2 {
+        let all: Vec<(String, String)> = tenants
+            .iter()
+            .zip(&tokens)
+            .map(|(t, token)| (host_of(t), token.clone()))
+            .collect();
+        let fixed_rr: Vec<(String, String)> = all
+            .iter()
+            .map(|(host, _)| (host.clone(), tokens[0].clone()))
+            .collect();
+        loads.push((
+            Load::BaselineRoundRobin,
+            baseline_port,
+            write_script("baseline-rr", &fixed_rr)?,
+        ));
+        loads.push((
+            Load::TenantryRoundRobin,
+            app_port,
+            write_script("tenantry-rr", &all)?,
+        ));
+    }
+
+    // One wrk run, then a pause as long as a request may wait for a connection, so that the
+    // pools' refusals of requests wrk stopped waiting for are counted with this run.
+    let mut failures = Vec::new();
+    let mut drive = async |what: String, port: u16, script: &Path, secs: u64| -> Result<WrkRun> {
+        let refused = state.pools.stats().timeouts;
+        let mut run = run_wrk(wrk, args, port, script, secs).await?;
+        tokio::time::sleep(settle).await;
+        run.pool_timeouts = (state.pools.stats().timeouts - refused) as f64;
+        if let Some(errors) = run.errors() {
+            progress(format!("FAILED {what}: {errors}"));
+            failures.push(format!("{what}: {errors}"));
+        }
+        Ok(run)
+    };
+    if args.warmup > 0 {
+        for (load, port, script) in &loads {
+            let what = format!("warm-up of {}", load.name());
+            let run = drive(what, *port, script, args.warmup).await?;
+            progress(format!(
+                "warm-up {:<12} {:>8.0} req/s",
+                load.name(),
+                run.rps()
+            ));
+        }
+    }
+
+    let opens_before = state.pools.stats().opens;
+    let mut runs: Vec<(Load, Vec<WrkRun>)> = loads.iter().map(|(l, _, _)| (*l, vec![])).collect();
+    let (mut paired, mut paired_rr) = (Vec::new(), Vec::new());
+    for round in 0..args.rounds {
+        let mut this_round = Vec::new();
+        for i in 0..loads.len() {
+            let (load, port, script) = &loads[(round + i) % loads.len()];
+            let what = format!("round {} of {}", round + 1, load.name());
+            let run = drive(what, *port, script, args.duration).await?;
+            progress(format!(
+                "round {}/{} {:<12} {:>8.0} req/s  p50 {:.2} ms  p99 {:.2} ms  max {:.0} ms",
+                round + 1,
+                args.rounds,
+                load.name(),
+                run.rps(),
+                run.p50_us / 1000.0,
+                run.p99_us / 1000.0,
+                run.max_us / 1000.0
+            ));
+            this_round.push((*load, run));
+        }
+        let rps = |load: Load| {
+            this_round
+                .iter()
+                .find(|(l, _)| *l == load)
+                .map(|(_, r)| r.rps())
+        };
+        if let (Some(t), Some(b)) = (rps(Load::Tenantry), rps(Load::Baseline)) {
+            paired.push(t / b);
+        }
+        if let (Some(t), Some(b)) = (rps(Load::TenantryRoundRobin), rps(Load::BaselineRoundRobin)) {
+            paired_rr.push(t / b);
+        }
+        for (load, run) in this_round {
+            if let Some((_, all)) = runs.iter_mut().find(|(l, _)| *l == load) {
+                all.push(run);
+            }
+        }
+    }
+    let pools = state.pools.stats();
+    let isolated = isolated_costs(state, &fixed, hot, &hot_host, &tokens[0]).await?;
+    Ok(Measured {
+        runs,
+        paired,
+        paired_rr,
+        opens_during_rounds: pools.opens - opens_before,
+        pools,
+        isolated,
+        failures,
+    })
+}
+
+/// What routing costs per request, measured alone on the otherwise idle main runtime.
+struct Isolated {
+    /// `TenantDirectory::resolve` of the hot tenant's Host (a cache hit).
+    resolve_us: f64,
+    /// `TenantPools::acquire` + drop of the hot tenant's idle slot (no query).
+    lease_us: f64,
+    /// The token check both sides do, for scale.
+    token_us: f64,
+}
+
+async fn isolated_costs(
+    state: &web::Data<tenantry_http::AppState>,
+    fixed: &FixedPool,
+    hot: &tenant::Model,
+    host: &str,
+    token: &str,
+) -> Result<Isolated> {
+    const N: u32 = 50_000;
+    let req = actix_web::test::TestRequest::get()
+        .uri(PATH)
+        .insert_header((actix_web::http::header::HOST, host))
+        .insert_header((AUTHORIZATION, format!("Bearer {token}")))
+        .to_http_request();
+    let per_call = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(N);
+    for _ in 0..1000 {
+        state.directory.resolve(&req).await?;
+    }
+    let started = Instant::now();
+    for _ in 0..N {
+        std::hint::black_box(state.directory.resolve(&req).await?);
+    }
+    let resolve_us = per_call(started.elapsed());
+    let id = TenantId::from(hot.id);
+    for _ in 0..1000 {
+        drop(state.pools.acquire(id).await?);
+    }
+    let started = Instant::now();
+    for _ in 0..N {
+        drop(std::hint::black_box(state.pools.acquire(id).await?));
+    }
+    let lease_us = per_call(started.elapsed());
+    let started = Instant::now();
+    for _ in 0..N {
+        std::hint::black_box(fixed.authenticate(&req)?);
+    }
+    let token_us = per_call(started.elapsed());
+    Ok(Isolated {
+        resolve_us,
+        lease_us,
+        token_us,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The report.
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    assert!(n > 0, "no samples");
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Median req/s, its range, and the median p50 and p99 (ms) over a load's runs.
+struct Summary {
+    rps: f64,
+    min: f64,
+    max: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    max_ms: f64,
+    non_2xx: f64,
+    timeouts: f64,
+    busy: f64,
+    server_cpu_us: f64,
+}
+
+fn summarise(runs: &[WrkRun]) -> Summary {
+    let rps: Vec<f64> = runs.iter().map(WrkRun::rps).collect();
+    Summary {
+        min: rps.iter().copied().fold(f64::INFINITY, f64::min),
+        max: rps.iter().copied().fold(0.0, f64::max),
+        rps: median(rps),
+        p50_ms: median(runs.iter().map(|r| r.p50_us / 1000.0).collect()),
+        p99_ms: median(runs.iter().map(|r| r.p99_us / 1000.0).collect()),
+        busy: median(runs.iter().map(|r| r.busy).collect()),
+        server_cpu_us: median(runs.iter().map(|r| r.server_cpu_us).collect()),
+        max_ms: runs.iter().map(|r| r.max_us / 1000.0).fold(0.0, f64::max),
+        non_2xx: runs.iter().map(|r| r.status).sum(),
+        timeouts: runs.iter().map(|r| r.timeout).sum(),
+    }
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "**missed**" }
+}
+
+fn report(r: &Results) -> String {
+    let m = &r.measured;
+    let mut out = String::from(
+        "| measurement | req/s (median) | min – max | p50 ms | p99 ms | max ms | non-2xx / timeouts | CPUs \
+         busy | server CPU µs/req | × baseline (medians) | × baseline (paired) | target |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+    );
+    let mut row = |label: &str, s: &Summary, base: Option<f64>, paired: &[f64], target: &str| {
+        let ratio = base.map_or(String::new(), |b| format!("{:.2}×", s.rps / b));
+        let paired = if paired.is_empty() {
+            String::new()
+        } else {
+            format!("{:.2}×", median(paired.to_vec()))
+        };
+        let _ = writeln!(
+            out,
+            "| {label} | {:.0} | {:.0} – {:.0} | {:.2} | {:.2} | {:.0} | {} | {:.0}% | {:.0} | \
+             {ratio} | {paired} | {target} |",
+            s.rps,
+            s.min,
+            s.max,
+            s.p50_ms,
+            s.p99_ms,
+            s.max_ms,
+            if s.non_2xx + s.timeouts > 0.0 {
+                format!("**{} / {}**", s.non_2xx, s.timeouts)
+            } else {
+                "0 / 0".to_owned()
+            },
+            s.busy * 100.0,
+            s.server_cpu_us
+        );
+    };
+    let n = r.max_connections;
+    let base = m.of(Load::Baseline).map(summarise);
+    let base_rps = base.as_ref().map(|b| b.rps);
+    if let Some(b) = &base {
+        row(
+            &format!(
+                "**baseline**: the same handler on one fixed pool (`max_connections` {n}), same \
+                 middleware, 1 tenant"
+            ),
+            b,
+            base_rps,
+            &[],
+            "",
+        );
+    }
+    if let Some(t) = m.of(Load::Tenantry).map(summarise) {
+        let ratio = base_rps.map_or(0.0, |b| t.rps / b);
+        row(
+            "**Tenantry**: Host → tenant directory → `TenantPools` lease → handler, 1 hot tenant",
+            &t,
+            base_rps,
+            &m.paired,
+            &format!(
+                "≥ {TARGET_RATIO}× — {}",
+                verdict(ratio >= TARGET_RATIO && median(m.paired.clone()) >= TARGET_RATIO)
+            ),
+        );
+    }
+    if let Some(s) = m.of(Load::Bare).map(summarise) {
+        row(
+            "&nbsp;&nbsp;for scale: the baseline without middleware (no request span, no request id)",
+            &s,
+            base_rps,
+            &[],
+            "",
+        );
+    }
+    if let Some(s) = m.of(Load::Slots).map(summarise) {
+        row(
+            &format!(
+                "&nbsp;&nbsp;for scale: the baseline leasing one of {n} one-connection pools per \
+                 request (Tenantry's model, no routing)"
+            ),
+            &s,
+            base_rps,
+            &[],
+            "",
+        );
+    }
+    let base_rr = m.of(Load::BaselineRoundRobin).map(summarise);
+    let base_rr_rps = base_rr.as_ref().map(|b| b.rps);
+    if let Some(b) = &base_rr {
+        row(
+            &format!(
+                "**baseline, round-robin script**: the same Lua request rotation ({} Hosts), all \
+                 to the fixed pool",
+                r.args.tenants
+            ),
+            b,
+            base_rr_rps,
+            &[],
+            "",
+        );
+    }
+    if let Some(t) = m.of(Load::TenantryRoundRobin).map(summarise) {
+        row(
+            &format!(
+                "**Tenantry, {} tenants round-robin** (one pool per tenant, all cached)",
+                r.args.tenants
+            ),
+            &t,
+            base_rr_rps,
+            &m.paired_rr,
+            "for information",
+        );
+    }
+    let p = &m.pools;
+    let _ = writeln!(
+        out,
+        "\n`TenantPools` over the whole run: {} hits, {} opens ({} during the measured rounds), \
+         {} waits, {} timeouts, {} steals.",
+        p.hits, p.opens, m.opens_during_rounds, p.waits, p.timeouts, p.steals
+    );
+    let i = &m.isolated;
+    let _ = writeln!(
+        out,
+        "Routing alone (main runtime, no load, 50,000 calls each): Host → tenant (cache hit) \
+         {:.2} µs, `TenantPools` lease + release of an idle slot {:.2} µs; for scale, the token \
+         check both sides do {:.2} µs.",
+        i.resolve_us, i.lease_us, i.token_us
+    );
+    if !m.failures.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n**The run failed: requests got non-2xx answers or socket errors.**\n"
+        );
+        for f in &m.failures {
+            let _ = writeln!(out, "- {f}");
+        }
+    }
+    out
+}
+
+fn section(r: &Results, table: &str) -> String {
+    let m = &r.machine;
+    let a = &r.args;
+    let durability_note = if m.durable {
+        String::new()
+    } else {
+        "\n**Warning: durability was off on this server; these figures are not representative.**\n"
+            .to_owned()
+    };
+    format!(
+        "{SECTION}\n\n\
+         Run {date} · {cpus} CPUs ({cpu}), shared by the servers, PostgreSQL and wrk · release \
+         build (`cargo bench`) · PostgreSQL {pg} ({durability}) · {workers} actix workers per \
+         server · `wrk {wrk}` on 127.0.0.1, {rounds} rounds after a {warmup} s warm-up of each · \
+         `scripts/bench http{flags}`\n\
+         {durability_note}\n\
+         Method: one process serves every server, each with the same worker count. \
+         **Tenantry** is the real `Application` (tenant directory → `TenantPools`, default \
+         settings, plan `{plan}`). **Baseline** is an actix-web server whose handler does what \
+         `GET /api/v1/ledgers?limit=10` does — the same HS256 token check (key derived from the \
+         master key as `auth.rs` does; copied, since the crate exposes no verifier), `count` + \
+         first page ordered by code with sea-orm, the same JSON — on one fixed sqlx pool to the \
+         hot tenant's database as its role (`max_connections` = the plan's {n}, no ping before \
+         acquire, opened lazily by the workers), behind the same request-span and request-id \
+         middleware. Two more servers, for scale, run the same handler without middleware, and \
+         leasing one of {n} one-connection pools for the whole request as `TenantDb` does \
+         (Tenantry's connection model without the routing). All connect as the hot tenant's \
+         role, whose `CONNECTION LIMIT` ({n}) is raised to {n3} for the run so that they all \
+         fit. Every server answers the same body (checked before measuring). wrk sends the same \
+         request to each (`Host: <tenant>.localhost`, bearer token); each round runs every load \
+         once, rotating the order, then pauses for the pools' `acquire_timeout` + 0.5 s; \
+         \"paired\" is the median of the per-round ratios. \"non-2xx / timeouts\" are wrk's \
+         counts over all rounds (a timeout is a request unanswered after {WRK_TIMEOUT}); \"max\" \
+         is the slowest request of any round. Any non-2xx answer, socket error or request the \
+         pools refused fails the run (the table is still written). No tracing subscriber is installed (spans are \
+         created, not recorded), for all. Latencies are wrk's (closed loop, {conns} \
+         connections). \"CPUs busy\" is the whole machine (servers, PostgreSQL and wrk share \
+         it); \"server CPU\" is this process's CPU time per request.\n\n\
+         {table}",
+        date = chrono::Utc::now().format("%Y-%m-%d"),
+        cpus = m.cpus,
+        cpu = m.cpu_model,
+        pg = m.pg_version,
+        durability = m.durability,
+        workers = r.workers,
+        wrk = a.wrk_flags(),
+        rounds = a.rounds,
+        warmup = a.warmup,
+        flags = a.non_default(),
+        conns = a.connections,
+        n = r.max_connections,
+        n3 = 3 * r.max_connections,
+        plan = a.plan,
+    )
+}
+
+const INTRO: &str = "# Benchmarks\n\n\
+Every figure here is a ratio against a baseline measured in the same run, on the same machine \
+and server. Run them with `scripts/bench <name>`; each refreshes its own section below.\n";
+
+/// Replaces (or appends) this benchmark's section of `doc`, keeping everything else. Same
+/// convention as `benches/provision.rs` in tenantry-provision: a section runs from its `## `
+/// heading to the next one.
+fn write_doc(doc: &Path, section: &str) -> Result<()> {
+    let existing = match std::fs::read_to_string(doc) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => INTRO.to_owned(),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", doc.display())),
+    };
+    std::fs::write(doc, splice(&existing, section))
+        .with_context(|| format!("writing {}", doc.display()))
+}
+
+fn splice(existing: &str, section: &str) -> String {
+    let section = format!("{}\n", section.trim_end());
+    let lines: Vec<&str> = existing.split_inclusive('\n').collect();
+    let Some(start) = lines.iter().position(|l| l.trim_end() == SECTION) else {
+        let mut out = existing.trim_end().to_owned();
+        out.push_str("\n\n");
+        out.push_str(&section);
+        return out;
+    };
+    let end = lines[start + 1..]
+        .iter()
+        .position(|l| l.starts_with("## "))
+        .map_or(lines.len(), |i| start + 1 + i);
+    let mut out: String = lines[..start].concat();
+    out.push_str(&section);
+    if end < lines.len() {
+        out.push('\n');
+        out.push_str(&lines[end..].concat());
+    }
+    out
+}
+
+/// What `cargo test` checks: arguments, wrk's output, the scripts, statistics and the doc
+/// splicing (panics on a mismatch).
+fn self_check() {
+    let args = parse_args(["--bench", "--duration", "5", "--tenants", "0"].map(String::from))
+        .expect("valid arguments");
+    assert!(args.bench && args.duration == 5 && args.tenants == 0);
+    assert_eq!(args.non_default(), " --duration 5 --tenants 0");
+    assert!(parse_args(["--tenants", "1"].map(String::from)).is_err());
+    assert!(parse_args(["--threads", "4", "--connections", "2"].map(String::from)).is_err());
+
+    let out = format!(
+        "Running 10s test\n  2 threads\n{WRK_MARKER}{{\"requests\":50000,\"duration_us\":10000000,\
+         \"connect\":0,\"read\":0,\"write\":0,\"status\":0,\"timeout\":0,\"p50_us\":1500.0,\
+         \"p99_us\":9000.5,\"max_us\":20000.0}}\n"
+    );
+    let run = parse_wrk(&out).expect("wrk output parses");
+    assert_eq!(run.rps(), 5000.0);
+    assert!(run.errors().is_none());
+    let bad = parse_wrk(&out.replace("\"status\":0", "\"status\":3")).unwrap();
+    assert!(bad.errors().unwrap().starts_with("3 non-2xx"));
+    let mut refused = run.clone();
+    refused.pool_timeouts = 2.0;
+    assert_eq!(refused.failed(), 2.0);
+    assert!(parse_wrk("Requests/sec: 1\n").is_err());
+
+    let one = lua_script(&[("a1.localhost:80".into(), "x.y-z_".into())]).unwrap();
+    assert!(
+        one.contains("wrk.headers[\"Host\"] = \"a1.localhost:80\"") && !one.contains("request =")
+    );
+    let two = lua_script(&[("a.l:1".into(), "t".into()), ("b.l:1".into(), "u".into())]).unwrap();
+    assert!(two.contains("local hosts = {\"a.l:1\", \"b.l:1\"}") && two.contains("request ="));
+    assert!(lua_script(&[("a\"; os.exit()".into(), "t".into())]).is_err());
+
+    assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+    assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
+    assert!(check_loopback("postgres://postgres@127.0.0.1:5432/postgres").is_ok());
+    assert!(check_loopback("postgres://postgres@db.example:5432/postgres").is_err());
+
+    let fresh = splice(INTRO, &format!("{SECTION}\n\nfirst\n"));
+    assert!(fresh.starts_with(INTRO) && fresh.ends_with(&format!("{SECTION}\n\nfirst\n")));
+    let doc = format!("# B\n\n## Before\n\nkeep\n\n{SECTION}\n\nold\n\n## After\n\nkeep too\n");
+    let updated = splice(&doc, &format!("{SECTION}\n\nnew\n"));
+    assert_eq!(
+        updated,
+        format!("# B\n\n## Before\n\nkeep\n\n{SECTION}\n\nnew\n\n## After\n\nkeep too\n")
+    );
+    assert_eq!(splice(&updated, &format!("{SECTION}\n\nnew\n")), updated);
+}
