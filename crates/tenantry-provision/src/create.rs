@@ -23,6 +23,12 @@ use crate::{ProvisionError, Provisioner};
 /// Operation kind recorded for tenant creation.
 pub const CREATE_KIND: &str = "tenant.create";
 
+/// Sessions a tenant role may open beyond its plan's `max_connections` (the connection
+/// manager's per-tenant maximum): room for Tenantry's own short sessions as the tenant — fleet
+/// migration, `reconcile`'s schema check, a reactivation catch-up — so they never take the
+/// serving pool's last connection and turn a busy tenant's requests into 503s.
+pub const RESERVED_ROLE_CONNECTIONS: i32 = 2;
+
 /// The steps of a tenant creation, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -186,7 +192,8 @@ impl Provisioner {
                 &tenant,
                 &db,
                 password.as_ref(),
-                plan.max_connections,
+                plan.max_connections
+                    .saturating_add(RESERVED_ROLE_CONNECTIONS),
                 op.id,
                 &mut timings,
             )

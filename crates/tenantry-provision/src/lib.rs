@@ -13,7 +13,7 @@ mod lifecycle;
 mod provisioner;
 pub mod reconcile;
 
-pub use create::{CreateTenant, Created, Step};
+pub use create::{CreateTenant, Created, RESERVED_ROLE_CONNECTIONS, Step};
 pub use error::ProvisionError;
 pub use heartbeat::HEARTBEAT_INTERVAL;
 pub use lifecycle::Reactivated;

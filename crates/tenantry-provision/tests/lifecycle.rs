@@ -60,6 +60,20 @@ async fn full_lifecycle_leaves_nothing_behind() {
             "{backend:?}"
         );
 
+        if let Some(role) = &acme.db_user {
+            // The plan's maximum for the serving pool, plus room for Tenantry's own sessions.
+            let limit = count(
+                &pg_admin().await,
+                &format!("SELECT rolconnlimit::bigint FROM pg_roles WHERE rolname = '{role}'"),
+            )
+            .await;
+            let plan = env.registry.plan(&acme.plan_id).await.unwrap();
+            assert_eq!(
+                limit,
+                i64::from(plan.max_connections + tenantry_provision::RESERVED_ROLE_CONNECTIONS)
+            );
+        }
+
         let suspended = p.suspend("acme", "unpaid invoice", "test").await.unwrap();
         assert_eq!(suspended.status, TenantStatus::Suspended);
         assert_eq!(suspended.status_reason.as_deref(), Some("unpaid invoice"));
