@@ -152,7 +152,12 @@ impl TenantPools {
                     return Ok(self.lease(tenant, generation, slot));
                 }
             };
-            return self.open(tenant, &target, generation, victim).await;
+            match self.open(tenant, &target, generation, victim).await {
+                Ok(conn) => return Ok(conn),
+                // Refused, but the tenant holds connections: wait in line for one of them.
+                Err(OpenError::TenantHoldsSlots) => continue,
+                Err(OpenError::Unavailable(e)) => return Err(e),
+            }
         }
     }
 
@@ -165,7 +170,7 @@ impl TenantPools {
         target: &TenantTarget,
         generation: u64,
         victim: Option<Slot>,
-    ) -> Result<TenantConnection, PoolError> {
+    ) -> Result<TenantConnection, OpenError> {
         let mut pending = PendingOpen {
             inner: self.inner.clone(),
             tenant,
@@ -190,13 +195,22 @@ impl TenantPools {
             }
             Err(message) => {
                 Counters::bump(&self.inner.counters.open_failures);
-                self.inner.state().open_failed(tenant, target.server);
+                let holds = self.inner.state().open_refused(
+                    tenant,
+                    target.server,
+                    self.inner.config.negative_ttl,
+                );
+                if holds {
+                    // Its database answers on the connections it has; do not fail the tenant.
+                    tracing::warn!(%tenant, error = %message, "tenant database refused another connection; serving the tenant with those it has");
+                    return Err(OpenError::TenantHoldsSlots);
+                }
                 tracing::warn!(%tenant, error = %message, "tenant database unavailable");
                 let err = PoolError::Unavailable { tenant, message };
                 self.failures.insert(tenant, err.clone()).await;
                 // Its target may be stale (moved, credentials rotated): resolve afresh next time.
                 self.targets.invalidate(&tenant).await;
-                Err(err)
+                Err(OpenError::Unavailable(err))
             }
         }
     }
@@ -309,6 +323,13 @@ impl Drop for TenantConnection {
             self.inner.close_later(to_close.into_iter().collect());
         }
     }
+}
+
+/// Why [`TenantPools::open`] gave no connection.
+enum OpenError {
+    /// Refused while the tenant holds other slots: it is capped at those for a while.
+    TenantHoldsSlots,
+    Unavailable(PoolError),
 }
 
 /// An acquire waiting in line. If it is dropped (cancelled, or its time ran out) after a slot

@@ -34,6 +34,19 @@ struct TenantSlots {
     /// Acquires waiting at the tenant's maximum, oldest first: a released slot is handed to the
     /// oldest, so no waiter starves behind requests that arrive later.
     waiters: VecDeque<Waiter>,
+    /// `(cap, until)`: an open was refused while the tenant held slots (its database answers but
+    /// takes no more sessions of its role, e.g. its `CONNECTION LIMIT` is reached by sessions
+    /// outside this pool). Until then it is served with the slots it has.
+    capped: Option<(usize, Instant)>,
+}
+
+impl TenantSlots {
+    fn max_now(&self) -> usize {
+        match self.capped {
+            Some((cap, until)) if Instant::now() < until => self.max.min(cap.max(1)),
+            _ => self.max,
+        }
+    }
 }
 
 struct ServerSlots {
@@ -102,6 +115,7 @@ impl State {
             leased: 0,
             connecting: 0,
             waiters: VecDeque::new(),
+            capped: None,
         });
         slots.max = target.max_connections.max(1);
         if slots.leased + slots.connecting + slots.idle.len() == 0 {
@@ -112,7 +126,7 @@ impl State {
             slots.leased += 1;
             return Plan::Take(idle.slot, generation);
         }
-        if slots.leased + slots.connecting >= slots.max {
+        if slots.leased + slots.connecting >= slots.max_now() {
             let (waiter, woken) = oneshot::channel();
             slots.waiters.push_back(waiter);
             return Plan::Wait(woken);
@@ -157,7 +171,31 @@ impl State {
         }
     }
 
-    /// A new slot for `tenant` failed to connect: its permit goes back.
+    /// A new slot for `tenant` was refused by its database. If the tenant holds slots, its
+    /// database is up: it is capped at what it holds for `cap_for` and `true` is returned (wait
+    /// for one of them); else `false` (the tenant is unavailable). The permit goes back.
+    pub(crate) fn open_refused(
+        &mut self,
+        tenant: TenantId,
+        server: ServerKey,
+        cap_for: Duration,
+    ) -> bool {
+        let held = self
+            .tenants
+            .get_mut(&tenant)
+            .map(|s| s.leased + s.idle.len())
+            .unwrap_or(0);
+        if held > 0
+            && let Some(s) = self.tenants.get_mut(&tenant)
+        {
+            s.capped = Some((held, Instant::now() + cap_for));
+        }
+        self.open_failed(tenant, server);
+        held > 0
+    }
+
+    /// A new slot for `tenant` was not opened (refused, or the open abandoned): its permit goes
+    /// back.
     pub(crate) fn open_failed(&mut self, tenant: TenantId, server: ServerKey) {
         if let Some(s) = self.tenants.get_mut(&tenant) {
             s.connecting -= 1;

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use common::{Fixture, MapResolver, ping, pools};
 use sea_orm::ConnectionTrait;
 use tenantry_pool::{PoolConfig, PoolError};
+use tenantry_test_utils::pg_admin;
 
 fn config(budget: usize) -> PoolConfig {
     PoolConfig {
@@ -455,5 +456,65 @@ async fn waiters_are_served_in_order_and_none_starves() {
         longest < Duration::from_secs(2),
         "longest wait {longest:?} of {elapsed:?} for 1000 leases"
     );
+    fx.cleanup().await;
+}
+
+/// A tenant whose role's `CONNECTION LIMIT` is reached by a session outside the pool: the pool
+/// cannot open more, but the tenant keeps being served by the connections it holds (not marked
+/// unavailable, not 503 for everyone).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_tenant_at_its_role_limit_is_served_with_the_connections_it_has() {
+    let fx = Fixture::new(1).await;
+    let resolver = Arc::new(MapResolver::default());
+    let url = fx.url(&fx.dbs[0], &fx.password);
+    let tenant = resolver.add(url.clone(), 4);
+    let config = PoolConfig {
+        // sqlx retries "too many connections for role" (53300) until this timeout: keep it short.
+        connect_timeout: Duration::from_secs(1),
+        ..config(40)
+    };
+    let pools = pools(config, resolver.clone());
+    let (one, two) = (
+        pools.acquire(tenant).await.unwrap(),
+        pools.acquire(tenant).await.unwrap(),
+    );
+    drop((one, two));
+    common::exec(
+        &pg_admin().await,
+        &format!(r#"ALTER ROLE "{}" CONNECTION LIMIT 3"#, fx.role),
+    )
+    .await;
+    // Someone else (an operator's psql, another instance) takes the third session.
+    let outsider = sea_orm::Database::connect(secrecy::ExposeSecret::expose_secret(&url))
+        .await
+        .unwrap();
+    ping(&outsider).await;
+
+    let tasks: Vec<_> = (0..12)
+        .map(|_| {
+            let pools = pools.clone();
+            tokio::spawn(async move {
+                for _ in 0..10 {
+                    let conn = pools.acquire(tenant).await?;
+                    conn.execute_unprepared("SELECT pg_sleep(0.002)")
+                        .await
+                        .unwrap();
+                }
+                Ok::<_, PoolError>(())
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await
+            .unwrap()
+            .expect("served with the connections it has");
+    }
+    let stats = pools.stats();
+    assert!(stats.open_failures >= 1, "the limit was hit: {stats:?}");
+    assert_eq!(
+        stats.fast_failures, 0,
+        "never marked unavailable: {stats:?}"
+    );
+    outsider.close().await.unwrap();
     fx.cleanup().await;
 }
