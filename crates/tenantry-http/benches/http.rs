@@ -1576,47 +1576,14 @@ fn section(r: &Results, table: &str) -> String {
     )
 }
 
-const INTRO: &str = "# Benchmarks\n\n\
-Every figure here is a ratio against a baseline measured in the same run, on the same machine \
-and server. Run them with `scripts/bench <name>`; each refreshes its own section below.\n";
-
-/// Replaces (or appends) this benchmark's section of `doc`, keeping everything else. Same
-/// convention as `benches/provision.rs` in tenantry-provision: a section runs from its `## `
-/// heading to the next one.
+/// Replaces (or appends) this benchmark's section of `doc`, keeping everything else.
 fn write_doc(doc: &Path, section: &str) -> Result<()> {
-    let existing = match std::fs::read_to_string(doc) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => INTRO.to_owned(),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", doc.display())),
-    };
-    std::fs::write(doc, splice(&existing, section))
+    tenantry_test_utils::bench_doc::write_section(doc, SECTION, section)
         .with_context(|| format!("writing {}", doc.display()))
 }
 
-fn splice(existing: &str, section: &str) -> String {
-    let section = format!("{}\n", section.trim_end());
-    let lines: Vec<&str> = existing.split_inclusive('\n').collect();
-    let Some(start) = lines.iter().position(|l| l.trim_end() == SECTION) else {
-        let mut out = existing.trim_end().to_owned();
-        out.push_str("\n\n");
-        out.push_str(&section);
-        return out;
-    };
-    let end = lines[start + 1..]
-        .iter()
-        .position(|l| l.starts_with("## "))
-        .map_or(lines.len(), |i| start + 1 + i);
-    let mut out: String = lines[..start].concat();
-    out.push_str(&section);
-    if end < lines.len() {
-        out.push('\n');
-        out.push_str(&lines[end..].concat());
-    }
-    out
-}
-
-/// What `cargo test` checks: arguments, wrk's output, the scripts, statistics and the doc
-/// splicing (panics on a mismatch).
+/// What `cargo test` checks: arguments, wrk's output, the scripts and statistics (panics on a
+/// mismatch).
 fn self_check() {
     let args = parse_args(["--bench", "--duration", "5", "--tenants", "0"].map(String::from))
         .expect("valid arguments");
@@ -1652,14 +1619,4 @@ fn self_check() {
     assert_eq!(median(vec![4.0, 1.0, 2.0, 3.0]), 2.5);
     assert!(check_loopback("postgres://postgres@127.0.0.1:5432/postgres").is_ok());
     assert!(check_loopback("postgres://postgres@db.example:5432/postgres").is_err());
-
-    let fresh = splice(INTRO, &format!("{SECTION}\n\nfirst\n"));
-    assert!(fresh.starts_with(INTRO) && fresh.ends_with(&format!("{SECTION}\n\nfirst\n")));
-    let doc = format!("# B\n\n## Before\n\nkeep\n\n{SECTION}\n\nold\n\n## After\n\nkeep too\n");
-    let updated = splice(&doc, &format!("{SECTION}\n\nnew\n"));
-    assert_eq!(
-        updated,
-        format!("# B\n\n## Before\n\nkeep\n\n{SECTION}\n\nnew\n\n## After\n\nkeep too\n")
-    );
-    assert_eq!(splice(&updated, &format!("{SECTION}\n\nnew\n")), updated);
 }

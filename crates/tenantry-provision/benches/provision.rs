@@ -998,62 +998,17 @@ fn section(r: &Results, table: &str) -> String {
     )
 }
 
-const INTRO: &str = "# Benchmarks\n\n\
-Every figure here is a ratio against a baseline measured in the same run, on the same machine \
-and server, because absolute times depend on the hardware and on what else the machine is doing \
-(DESIGN §4 states the targets that way). Run them with `scripts/bench <name>` (for example \
-`scripts/bench provision`): it starts a throwaway PostgreSQL cluster with durability on \
-(`scripts/with-pg --durable`), builds the benchmark in release mode, prints the table and \
-refreshes that benchmark's section below; other sections are left as they are.\n";
-
 /// Replaces (or appends) this benchmark's section of `doc`, keeping everything else.
 fn write_doc(doc: &Path, section: &str) -> Result<()> {
-    let existing = match std::fs::read_to_string(doc) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => INTRO.to_owned(),
-        Err(e) => return Err(e).with_context(|| format!("reading {}", doc.display())),
-    };
-    let updated = splice(&existing, section);
-    std::fs::write(doc, updated).with_context(|| format!("writing {}", doc.display()))
+    tenantry_test_utils::bench_doc::write_section(doc, SECTION, section)
+        .with_context(|| format!("writing {}", doc.display()))
 }
 
-fn splice(existing: &str, section: &str) -> String {
-    let section = format!("{}\n", section.trim_end());
-    let lines: Vec<&str> = existing.split_inclusive('\n').collect();
-    let Some(start) = lines.iter().position(|l| l.trim_end() == SECTION) else {
-        let mut out = existing.trim_end().to_owned();
-        out.push_str("\n\n");
-        out.push_str(&section);
-        return out;
-    };
-    let end = lines[start + 1..]
-        .iter()
-        .position(|l| l.starts_with("## "))
-        .map_or(lines.len(), |i| start + 1 + i);
-    let mut out: String = lines[..start].concat();
-    out.push_str(&section);
-    if end < lines.len() {
-        out.push('\n');
-        out.push_str(&lines[end..].concat());
-    }
-    out
-}
-
-/// What `cargo test` checks: the statistics and the doc splicing (panics on a mismatch).
+/// What `cargo test` checks: the statistics (panics on a mismatch).
 fn self_check() {
     let samples: Vec<Duration> = (1..=10).map(Duration::from_millis).collect();
     let s = stats(&samples);
     assert_eq!((s.median, s.p90), (5.5, 9.0), "median/p90 of 1..=10 ms");
     let s = stats(&samples[..5]);
     assert_eq!((s.median, s.p90), (3.0, 5.0), "median/p90 of 1..=5 ms");
-
-    let fresh = splice(INTRO, &format!("{SECTION}\n\nfirst\n"));
-    assert!(fresh.starts_with(INTRO) && fresh.ends_with(&format!("{SECTION}\n\nfirst\n")));
-    let doc = format!("# B\n\n## Before\n\nkeep\n\n{SECTION}\n\nold\n\n## After\n\nkeep too\n");
-    let updated = splice(&doc, &format!("{SECTION}\n\nnew\n"));
-    assert_eq!(
-        updated,
-        format!("# B\n\n## Before\n\nkeep\n\n{SECTION}\n\nnew\n\n## After\n\nkeep too\n")
-    );
-    assert_eq!(splice(&updated, &format!("{SECTION}\n\nnew\n")), updated);
 }

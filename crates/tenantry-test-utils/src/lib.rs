@@ -7,6 +7,7 @@
 //! PostgreSQL tests never skip silently: without `TENANTRY_TEST_PG_URL` they panic and say how
 //! to run the suite.
 
+pub mod bench_doc;
 mod postgres;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,64 @@
+//! `docs/benchmarks.md`, written by the benchmarks: each owns one section, from its `## `
+//! heading to the next, and rewrites only that one.
+
+use std::path::Path;
+
+/// The top of a new `docs/benchmarks.md`.
+pub const INTRO: &str = "# Benchmarks\n\n\
+Every figure here is a ratio against a baseline measured in the same run, on the same machine \
+and server. Run them with `scripts/bench <name>` (`scripts/bench provision` for example): each \
+starts what it needs, builds in release mode, prints its table and refreshes its own section \
+below; other sections are left as they are.\n";
+
+/// Replaces the section under `heading` in `doc` with `section` (which starts with that heading),
+/// or appends it; a missing file starts from [`INTRO`].
+pub fn write_section(doc: &Path, heading: &str, section: &str) -> std::io::Result<()> {
+    let existing = match std::fs::read_to_string(doc) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => INTRO.to_owned(),
+        Err(e) => return Err(e),
+    };
+    std::fs::write(doc, splice(&existing, heading, section))
+}
+
+/// `existing` with the section under `heading` replaced by `section` (or appended).
+pub fn splice(existing: &str, heading: &str, section: &str) -> String {
+    let section = format!("{}\n", section.trim_end());
+    let lines: Vec<&str> = existing.split_inclusive('\n').collect();
+    let Some(start) = lines.iter().position(|l| l.trim_end() == heading) else {
+        let mut out = existing.trim_end().to_owned();
+        out.push_str("\n\n");
+        out.push_str(&section);
+        return out;
+    };
+    let end = lines[start + 1..]
+        .iter()
+        .position(|l| l.starts_with("## "))
+        .map_or(lines.len(), |i| start + 1 + i);
+    let mut out: String = lines[..start].concat();
+    out.push_str(&section);
+    if end < lines.len() {
+        out.push('\n');
+        out.push_str(&lines[end..].concat());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_section_is_replaced_in_place_or_appended() {
+        let h = "## Mine";
+        let fresh = splice(INTRO, h, &format!("{h}\n\nfirst\n"));
+        assert!(fresh.starts_with(INTRO) && fresh.ends_with(&format!("{h}\n\nfirst\n")));
+        let doc = format!("# B\n\n## Before\n\nkeep\n\n{h}\n\nold\n\n## After\n\nkeep too\n");
+        let updated = splice(&doc, h, &format!("{h}\n\nnew\n"));
+        assert_eq!(
+            updated,
+            format!("# B\n\n## Before\n\nkeep\n\n{h}\n\nnew\n\n## After\n\nkeep too\n")
+        );
+        assert_eq!(splice(&updated, h, &format!("{h}\n\nnew\n")), updated);
+    }
+}
