@@ -64,6 +64,7 @@ use tenantry_provision::{CreateTenant, Provisioner};
 use tenantry_registry::entity::tenant;
 use tenantry_registry::{NewServer, Registry, ServerDialect};
 use tenantry_test_utils::TestDb;
+use tenantry_test_utils::bench_doc::{Machine, machine};
 use tracing_actix_web::{RequestId, TracingLogger};
 use uuid::Uuid;
 
@@ -771,50 +772,6 @@ fn one_connection(max: u32) -> PgPoolOptions {
 
 // ---------------------------------------------------------------------------------------------
 // Setup and the run.
-
-struct Machine {
-    cpus: usize,
-    cpu_model: String,
-    pg_version: String,
-    durability: String,
-    durable: bool,
-}
-
-async fn machine(admin_url: &str) -> Result<Machine> {
-    let mut admin = PgConnection::connect(admin_url)
-        .await
-        .context("connecting to the server")?;
-    let mut show = async |setting: &str| -> Result<String> {
-        let sql = format!("SHOW {setting}");
-        let value: String = sea_orm::sqlx::query_scalar(AssertSqlSafe(sql))
-            .fetch_one(&mut admin)
-            .await?;
-        Ok(value)
-    };
-    let fsync = show("fsync").await?;
-    let sync_commit = show("synchronous_commit").await?;
-    let fpw = show("full_page_writes").await?;
-    let pg_version = show("server_version").await?;
-    admin.close().await.ok();
-    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, model)| model.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    Ok(Machine {
-        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        cpu_model,
-        pg_version,
-        durable: fsync == "on" && sync_commit == "on" && fpw == "on",
-        durability: format!(
-            "fsync {fsync}, synchronous_commit {sync_commit}, full_page_writes {fpw}"
-        ),
-    })
-}
 
 /// Traffic stays on this machine: the database must be on loopback too.
 fn check_loopback(url: &str) -> Result<()> {

@@ -40,6 +40,7 @@ use tenantry_provision::fleet::{FleetOptions, FleetOutcome};
 use tenantry_provision::{CreateTenant, Provisioner, Step};
 use tenantry_registry::{NewServer, NewTenant, Registry, ServerDialect, TenantStatus};
 use tenantry_test_utils::TestDb;
+use tenantry_test_utils::bench_doc::{Machine, machine};
 use url::Url;
 
 const SECTION: &str = "## Provisioning (scripts/bench provision)";
@@ -179,13 +180,6 @@ impl Server {
         Ok(())
     }
 
-    async fn show(&mut self, setting: &str) -> Result<String> {
-        let value: String = sqlx::query_scalar(AssertSqlSafe(format!("SHOW {setting}")))
-            .fetch_one(&mut self.admin)
-            .await?;
-        Ok(value)
-    }
-
     /// `psql -X -q -v ON_ERROR_STOP=1 -d <db> [-c <first>] -f <schema>`.
     async fn psql_schema(&self, database: &str, first: Option<&str>) -> Result<()> {
         let mut cmd = tokio::process::Command::new(&self.psql);
@@ -287,14 +281,6 @@ struct Fleet {
     up_to_date: usize,
 }
 
-struct Machine {
-    cpus: usize,
-    cpu_model: String,
-    pg_version: String,
-    durability: String,
-    durable: bool,
-}
-
 struct Results {
     tenants: usize,
     warmup: usize,
@@ -325,7 +311,7 @@ async fn run(args: Args) -> Result<()> {
         schema,
     };
 
-    let machine = machine(&mut server).await?;
+    let machine = machine(&url).await?;
     progress(format!(
         "{} CPUs, PostgreSQL {} ({}); {} tenants per measurement after {} warm-ups",
         machine.cpus, machine.pg_version, machine.durability, args.tenants, args.warmup
@@ -399,30 +385,6 @@ async fn run(args: Args) -> Result<()> {
         progress(format!("wrote {}", doc.display()));
     }
     Ok(())
-}
-
-async fn machine(server: &mut Server) -> Result<Machine> {
-    let fsync = server.show("fsync").await?;
-    let sync_commit = server.show("synchronous_commit").await?;
-    let fpw = server.show("full_page_writes").await?;
-    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|info| {
-            info.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split_once(':'))
-                .map(|(_, model)| model.trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    Ok(Machine {
-        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
-        cpu_model,
-        pg_version: server.show("server_version").await?,
-        durable: fsync == "on" && sync_commit == "on" && fpw == "on",
-        durability: format!(
-            "fsync {fsync}, synchronous_commit {sync_commit}, full_page_writes {fpw}"
-        ),
-    })
 }
 
 fn vault() -> Arc<Vault> {

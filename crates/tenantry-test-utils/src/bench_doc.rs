@@ -62,3 +62,58 @@ mod tests {
         assert_eq!(splice(&updated, h, &format!("{h}\n\nnew\n")), updated);
     }
 }
+
+/// What a benchmark ran on, for the heading of its section.
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub cpus: usize,
+    pub cpu_model: String,
+    pub pg_version: String,
+    /// `fsync …, synchronous_commit …, full_page_writes …`.
+    pub durability: String,
+    /// All three on, as on a real server.
+    pub durable: bool,
+}
+
+/// This machine and the PostgreSQL server at `admin_url`.
+pub async fn machine(admin_url: &str) -> Result<Machine, sea_orm::DbErr> {
+    use sea_orm::{ConnectionTrait as _, DbBackend, Statement};
+    let db = sea_orm::Database::connect(admin_url).await?;
+    let mut settings = Vec::new();
+    for name in [
+        "fsync",
+        "synchronous_commit",
+        "full_page_writes",
+        "server_version",
+    ] {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Postgres,
+                format!("SHOW {name}"),
+            ))
+            .await?
+            .ok_or_else(|| sea_orm::DbErr::Custom(format!("SHOW {name} returned no row")))?;
+        settings.push(row.try_get_by_index::<String>(0)?);
+    }
+    db.close().await.ok();
+    let [fsync, sync_commit, fpw, pg_version] =
+        <[String; 4]>::try_from(settings).expect("four settings were read");
+    let cpu_model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, model)| model.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    Ok(Machine {
+        cpus: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        cpu_model,
+        pg_version,
+        durable: fsync == "on" && sync_commit == "on" && fpw == "on",
+        durability: format!(
+            "fsync {fsync}, synchronous_commit {sync_commit}, full_page_writes {fpw}"
+        ),
+    })
+}
