@@ -132,7 +132,7 @@ impl UserStatus {
                         .column(user::Column::Role)
                         .column(user::Column::DisabledAt)
                         .into_tuple()
-                        .one(&*conn)
+                        .one(&conn)
                         .await?;
                 Ok::<_, ApiError>(
                     row.and_then(|(role, disabled)| disabled.is_none().then_some(role)),

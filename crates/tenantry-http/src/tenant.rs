@@ -225,7 +225,7 @@ pub struct TenantDb {
 }
 
 impl std::ops::Deref for TenantDb {
-    type Target = sea_orm::DatabaseConnection;
+    type Target = TenantConnection;
     fn deref(&self) -> &Self::Target {
         &self.conn
     }

@@ -2,9 +2,11 @@
 //! connection budget per database server.
 //!
 //! # Model
-//! A tenant's pool is a set of **slots**: one physical connection each (a sea-orm connection over
-//! a one-connection sqlx pool). Every open slot holds one **permit** of its server's budget, so
-//! the budget bounds real connections, not pools. Requests *lease* a slot:
+//! A tenant's pool is a set of **slots**: one physical sqlx connection each. Every open slot
+//! holds one **permit** of its server's budget, so the budget bounds real connections, not
+//! pools. Requests *lease* a slot and run sea-orm statements and transactions on its connection
+//! directly ([`TenantConnection`]: no per-query checkout, no ping after each query); a slot that
+//! a request leaves in an unknown state is checked before anyone else gets it. Leasing:
 //!
 //! 1. the tenant's idle slot, if it has one (a hit: no connect);
 //! 2. else a new slot, if the server has a free permit and the tenant is under its plan's max;
@@ -21,8 +23,9 @@
 //! slot shortly after a burst.
 
 mod config;
-mod connect;
+mod conn;
 mod error;
+mod lease;
 mod pools;
 mod state;
 mod stats;
@@ -30,6 +33,7 @@ mod target;
 
 pub use config::PoolConfig;
 pub use error::PoolError;
-pub use pools::{TenantConnection, TenantPools};
+pub use lease::{TenantConnection, TenantTransaction};
+pub use pools::TenantPools;
 pub use stats::{PoolStats, ServerStats};
 pub use target::{ServerKey, TargetResolver, TenantTarget};

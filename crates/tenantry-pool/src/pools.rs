@@ -1,29 +1,28 @@
-use std::ops::Deref;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
 use moka::future::Cache;
 use moka::policy::EvictionPolicy;
-use sea_orm::DatabaseConnection;
 use tenantry_core::TenantId;
 use tokio::runtime::Handle;
 
-use crate::connect;
-use crate::state::{Plan, Slot, State, Wake};
+use crate::conn::Slot;
+use crate::lease::{Lease, TenantConnection};
+use crate::state::{Plan, State, Wake};
 use crate::stats::{Counters, PoolStats, ServerStats};
 use crate::target::{ServerKey, TargetResolver, TenantTarget};
 use crate::{PoolConfig, PoolError};
 
 /// Shared by the handle, the cache's eviction listener and outstanding leases.
-struct Inner {
+pub(crate) struct Inner {
     config: PoolConfig,
-    state: Mutex<State>,
+    state: Mutex<State<Slot>>,
     counters: Counters,
     runtime: Handle,
 }
 
 impl Inner {
-    fn state(&self) -> MutexGuard<'_, State> {
+    fn state(&self) -> MutexGuard<'_, State<Slot>> {
         // A panic under this lock would be a bug in state.rs; the bookkeeping stays usable.
         self.state
             .lock()
@@ -36,10 +35,36 @@ impl Inner {
         for (server, slot) in slots {
             let inner = self.clone();
             self.runtime.spawn(async move {
-                slot.conn.close().await.ok();
+                slot.close().await;
                 inner.state().closed(server);
             });
         }
+    }
+
+    /// A lease ended: the slot goes to the tenant's next in line, or idle, or is closed if the
+    /// tenant was retired meanwhile. A slot left in an unknown state (an interrupted query, a
+    /// transaction dropped open, an I/O error) is settled first, in the background, and closed
+    /// if that fails; it stays counted as leased until then.
+    pub(crate) fn give_back(self: &Arc<Self>, tenant: TenantId, generation: u64, slot: Slot) {
+        if slot.is_settled() {
+            let to_close = self.state().release(tenant, generation, slot);
+            self.close_later(to_close.into_iter().collect());
+            return;
+        }
+        let inner = self.clone();
+        self.runtime.spawn(async move {
+            if slot.settle().await {
+                let to_close = inner.state().release(tenant, generation, slot);
+                inner.close_later(to_close.into_iter().collect());
+                return;
+            }
+            tracing::warn!(%tenant, "tenant connection left in an unknown state; closing it");
+            let server = inner.state().discard(tenant);
+            slot.close().await;
+            if let Some(server) = server {
+                inner.state().closed(server);
+            }
+        });
     }
 
     fn retire(self: &Arc<Self>, tenant: TenantId) {
@@ -177,7 +202,7 @@ impl TenantPools {
             server: target.server,
             victim_closed: victim.map(|v| {
                 self.inner.runtime.spawn(async move {
-                    v.conn.close().await.ok();
+                    v.close().await;
                 })
             }),
             done: false,
@@ -186,12 +211,12 @@ impl TenantPools {
             closing.await.ok();
         }
         Counters::bump(&self.inner.counters.opens);
-        let opened = connect::open(&target.url, self.inner.config.connect_timeout).await;
+        let opened = Slot::open(&target.url, self.inner.config.connect_timeout).await;
         pending.done = true;
         match opened {
-            Ok(conn) => {
+            Ok(slot) => {
                 self.inner.state().opened(tenant);
-                Ok(self.lease(tenant, generation, Slot { conn }))
+                Ok(self.lease(tenant, generation, slot))
             }
             Err(message) => {
                 Counters::bump(&self.inner.counters.open_failures);
@@ -216,12 +241,12 @@ impl TenantPools {
     }
 
     fn lease(&self, tenant: TenantId, generation: u64, slot: Slot) -> TenantConnection {
-        TenantConnection {
+        TenantConnection::new(Lease {
             inner: self.inner.clone(),
             tenant,
             generation,
             slot: Some(slot),
-        }
+        })
     }
 
     /// Forgets the tenant: idle connections close now, leased ones when released; the next
@@ -290,41 +315,6 @@ impl TenantPools {
     }
 }
 
-/// A leased connection to one tenant's database. Derefs to sea-orm's `DatabaseConnection`; the
-/// only way to obtain one is [`TenantPools::acquire`] with a tenant id. Dropping it returns the
-/// connection (or closes it, if the tenant was evicted or invalidated meanwhile).
-pub struct TenantConnection {
-    inner: Arc<Inner>,
-    tenant: TenantId,
-    generation: u64,
-    slot: Option<Slot>,
-}
-
-impl TenantConnection {
-    pub fn tenant(&self) -> TenantId {
-        self.tenant
-    }
-}
-
-impl Deref for TenantConnection {
-    type Target = DatabaseConnection;
-    fn deref(&self) -> &DatabaseConnection {
-        &self.slot.as_ref().expect("present until drop").conn
-    }
-}
-
-impl Drop for TenantConnection {
-    fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            let to_close = self
-                .inner
-                .state()
-                .release(self.tenant, self.generation, slot);
-            self.inner.close_later(to_close.into_iter().collect());
-        }
-    }
-}
-
 /// Why [`TenantPools::open`] gave no connection.
 enum OpenError {
     /// Refused while the tenant holds other slots: it is capped at those for a while.
@@ -336,7 +326,7 @@ enum OpenError {
 /// was handed to it, the slot is released again — to the next in line — instead of being lost
 /// with its permit; a `Retry` it can no longer use is passed on.
 struct Waiting {
-    woken: Option<tokio::sync::oneshot::Receiver<Wake>>,
+    woken: Option<tokio::sync::oneshot::Receiver<Wake<Slot>>>,
     inner: Arc<Inner>,
     tenant: TenantId,
     server: ServerKey,
@@ -344,7 +334,7 @@ struct Waiting {
 
 impl Waiting {
     /// The wake-up; `None` if the line was dropped. Cancellation-safe.
-    async fn recv(&mut self) -> Option<Wake> {
+    async fn recv(&mut self) -> Option<Wake<Slot>> {
         let woken = self.woken.as_mut()?.await.ok();
         self.woken = None;
         woken
@@ -368,8 +358,7 @@ impl Waiting {
 impl Drop for Waiting {
     fn drop(&mut self) {
         if let Some((slot, generation)) = self.give_up() {
-            let to_close = self.inner.state().release(self.tenant, generation, slot);
-            self.inner.close_later(to_close.into_iter().collect());
+            self.inner.give_back(self.tenant, generation, slot);
         }
     }
 }

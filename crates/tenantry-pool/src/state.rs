@@ -5,42 +5,37 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use sea_orm::DatabaseConnection;
 use tenantry_core::TenantId;
 use tokio::sync::oneshot;
 
 use crate::target::{ServerKey, TenantTarget};
 
-/// One physical connection.
-pub(crate) struct Slot {
-    pub conn: DatabaseConnection,
-}
-
-struct IdleSlot {
-    slot: Slot,
+/// `S` is a slot: one physical connection (opaque here).
+struct IdleSlot<S> {
+    slot: S,
     since: Instant,
 }
 
-struct TenantSlots {
+struct TenantSlots<S> {
     server: ServerKey,
     max: usize,
     /// Bumped when the tenant is evicted or invalidated: leases of an older generation are
     /// closed when they come back instead of being reused.
     generation: u64,
     /// Most recently used last.
-    idle: Vec<IdleSlot>,
+    idle: Vec<IdleSlot<S>>,
     leased: usize,
     connecting: usize,
     /// Acquires waiting at the tenant's maximum, oldest first: a released slot is handed to the
     /// oldest, so no waiter starves behind requests that arrive later.
-    waiters: VecDeque<Waiter>,
+    waiters: VecDeque<Waiter<S>>,
     /// `(cap, until)`: an open was refused while the tenant held slots (its database answers but
     /// takes no more sessions of its role, e.g. its `CONNECTION LIMIT` is reached by sessions
     /// outside this pool). Until then it is served with the slots it has.
     capped: Option<(usize, Instant)>,
 }
 
-impl TenantSlots {
+impl<S> TenantSlots<S> {
     fn max_now(&self) -> usize {
         match self.capped {
             Some((cap, until)) if Instant::now() < until => self.max.min(cap.max(1)),
@@ -49,27 +44,27 @@ impl TenantSlots {
     }
 }
 
-struct ServerSlots {
+struct ServerSlots<S> {
     budget: usize,
     /// Permits given out: idle + leased + connecting + closing slots.
     permits: usize,
     /// Acquires waiting for a permit of this server (its budget is spent and nothing is idle),
     /// oldest first; woken one at a time when a permit frees or a slot goes idle.
-    waiters: VecDeque<Waiter>,
+    waiters: VecDeque<Waiter<S>>,
 }
 
 /// What a waiting acquire is woken with.
-pub(crate) enum Wake {
+pub(crate) enum Wake<S> {
     /// A slot of its tenant, handed over by a release (still counted as leased).
-    Slot(Slot, u64),
+    Slot(S, u64),
     /// Something it waited for changed (a permit freed, a slot went idle): plan again.
     Retry,
 }
 
-type Waiter = oneshot::Sender<Wake>;
+type Waiter<S> = oneshot::Sender<Wake<S>>;
 
 /// Wakes the oldest waiter still waiting with `Retry` (a waiter that gave up is skipped).
-fn retry_one(waiters: &mut VecDeque<Waiter>) {
+fn retry_one<S>(waiters: &mut VecDeque<Waiter<S>>) {
     while let Some(waiter) = waiters.pop_front() {
         if waiter.send(Wake::Retry).is_ok() {
             return;
@@ -78,25 +73,33 @@ fn retry_one(waiters: &mut VecDeque<Waiter>) {
 }
 
 /// What an acquire should do next.
-pub(crate) enum Plan {
+pub(crate) enum Plan<S> {
     /// Reuse this idle slot (a hit).
-    Take(Slot, u64),
+    Take(S, u64),
     /// A permit is reserved: open a new slot.
     Open(u64),
     /// A permit is transferred from this victim: close it, then open a new slot.
-    Steal(Slot, u64),
+    Steal(S, u64),
     /// Wait in line (the waiter was queued under the lock, so no wake-up is lost).
-    Wait(oneshot::Receiver<Wake>),
+    Wait(oneshot::Receiver<Wake<S>>),
 }
 
-#[derive(Default)]
-pub(crate) struct State {
-    tenants: HashMap<TenantId, TenantSlots>,
-    servers: HashMap<ServerKey, ServerSlots>,
+pub(crate) struct State<S> {
+    tenants: HashMap<TenantId, TenantSlots<S>>,
+    servers: HashMap<ServerKey, ServerSlots<S>>,
 }
 
-impl State {
-    fn server(&mut self, key: ServerKey, budget: usize) -> &mut ServerSlots {
+impl<S> Default for State<S> {
+    fn default() -> Self {
+        Self {
+            tenants: HashMap::new(),
+            servers: HashMap::new(),
+        }
+    }
+}
+
+impl<S> State<S> {
+    fn server(&mut self, key: ServerKey, budget: usize) -> &mut ServerSlots<S> {
         self.servers.entry(key).or_insert_with(|| ServerSlots {
             budget,
             permits: 0,
@@ -104,7 +107,12 @@ impl State {
         })
     }
 
-    pub(crate) fn plan(&mut self, tenant: TenantId, target: &TenantTarget, budget: usize) -> Plan {
+    pub(crate) fn plan(
+        &mut self,
+        tenant: TenantId,
+        target: &TenantTarget,
+        budget: usize,
+    ) -> Plan<S> {
         let server = self.server(target.server, budget);
         let free_permit = server.permits < server.budget;
         let slots = self.tenants.entry(tenant).or_insert_with(|| TenantSlots {
@@ -151,7 +159,7 @@ impl State {
     }
 
     /// Removes the server's least recently used idle slot of a tenant other than `except`.
-    fn take_lru_idle(&mut self, server: ServerKey, except: TenantId) -> Option<Slot> {
+    fn take_lru_idle(&mut self, server: ServerKey, except: TenantId) -> Option<S> {
         let (victim, _) = self
             .tenants
             .iter()
@@ -211,8 +219,8 @@ impl State {
         &mut self,
         tenant: TenantId,
         generation: u64,
-        slot: Slot,
-    ) -> Option<(ServerKey, Slot)> {
+        slot: S,
+    ) -> Option<(ServerKey, S)> {
         let s = self.tenants.get_mut(&tenant)?;
         s.leased -= 1;
         let server = s.server;
@@ -248,9 +256,19 @@ impl State {
         self.wake(server);
     }
 
+    /// A leased slot is lost (it could not be brought back to a known state): the tenant is
+    /// below its maximum again. The caller closes it, then frees its permit with
+    /// [`Self::closed`].
+    pub(crate) fn discard(&mut self, tenant: TenantId) -> Option<ServerKey> {
+        let s = self.tenants.get_mut(&tenant)?;
+        s.leased -= 1;
+        retry_one(&mut s.waiters);
+        Some(s.server)
+    }
+
     /// Retires a tenant (evicted or invalidated): returns its idle slots to close now; leased
     /// ones are closed as they come back.
-    pub(crate) fn retire(&mut self, tenant: TenantId) -> Vec<(ServerKey, Slot)> {
+    pub(crate) fn retire(&mut self, tenant: TenantId) -> Vec<(ServerKey, S)> {
         let Some(s) = self.tenants.get_mut(&tenant) else {
             return Vec::new();
         };
@@ -279,7 +297,7 @@ impl State {
     }
 
     /// Idle slots beyond each tenant's most recent one, idle for longer than `after`.
-    pub(crate) fn reap(&mut self, after: Duration) -> Vec<(ServerKey, Slot)> {
+    pub(crate) fn reap(&mut self, after: Duration) -> Vec<(ServerKey, S)> {
         let now = Instant::now();
         let mut out = Vec::new();
         for s in self.tenants.values_mut() {
@@ -321,10 +339,12 @@ mod tests {
         }
     }
 
+    /// The bookkeeping never looks inside a slot: a number stands in for a connection.
+    type Slot = u32;
+    type State = super::State<Slot>;
+
     fn slot() -> Slot {
-        Slot {
-            conn: DatabaseConnection::default(),
-        }
+        0
     }
 
     /// Leases a fresh slot for `tenant` (plan must be Open), returning its generation.
@@ -340,7 +360,7 @@ mod tests {
 
     #[test]
     fn reuse_then_open_then_steal_then_wait() {
-        let mut state = State::default();
+        let mut state: State = State::default();
         let (a, b, c) = (TenantId::new(), TenantId::new(), TenantId::new());
         let t = target(1, 2);
         let ga = open(&mut state, a, &t, 2);
@@ -362,14 +382,14 @@ mod tests {
 
     #[test]
     fn a_tenant_waits_at_its_own_maximum_even_with_budget_left() {
-        let mut state = State::default();
+        let mut state: State = State::default();
         let a = TenantId::new();
         let t = target(1, 1);
         open(&mut state, a, &t, 10);
         assert!(matches!(state.plan(a, &t, 10), Plan::Wait(_)));
     }
 
-    fn waiting(plan: Plan) -> oneshot::Receiver<Wake> {
+    fn waiting(plan: Plan<Slot>) -> oneshot::Receiver<Wake<Slot>> {
         match plan {
             Plan::Wait(woken) => woken,
             _ => panic!("expected Wait"),
@@ -378,7 +398,7 @@ mod tests {
 
     #[test]
     fn a_released_slot_goes_to_the_oldest_waiter_not_to_a_newcomer() {
-        let mut state = State::default();
+        let mut state: State = State::default();
         let a = TenantId::new();
         let t = target(1, 1);
         let g = open(&mut state, a, &t, 10);
@@ -409,7 +429,7 @@ mod tests {
 
     #[test]
     fn a_freed_permit_wakes_one_waiter_of_the_server() {
-        let mut state = State::default();
+        let mut state: State = State::default();
         let (a, b, c) = (TenantId::new(), TenantId::new(), TenantId::new());
         let t = target(1, 1);
         let ga = open(&mut state, a, &t, 1);
@@ -424,7 +444,7 @@ mod tests {
 
     #[test]
     fn budgets_are_per_server() {
-        let mut state = State::default();
+        let mut state: State = State::default();
         let (a, b) = (TenantId::new(), TenantId::new());
         open(&mut state, a, &target(1, 1), 1);
         open(&mut state, b, &target(2, 1), 1);
@@ -433,7 +453,7 @@ mod tests {
 
     #[test]
     fn retiring_closes_idle_slots_now_and_leased_ones_on_release() {
-        let mut state = State::default();
+        let mut state: State = State::default();
         let a = TenantId::new();
         let t = target(1, 3);
         let g = open(&mut state, a, &t, 5);
@@ -452,7 +472,7 @@ mod tests {
 
     #[test]
     fn reaping_keeps_one_warm_slot_per_tenant() {
-        let mut state = State::default();
+        let mut state: State = State::default();
         let a = TenantId::new();
         let t = target(1, 3);
         let gens: Vec<u64> = (0..3).map(|_| open(&mut state, a, &t, 5)).collect();

@@ -3,7 +3,7 @@
 
 use actix_web::{HttpResponse, web};
 use chrono::NaiveDate;
-use sea_orm::{DbBackend, FromQueryResult, Statement};
+use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement};
 use serde::{Deserialize, Serialize};
 use tenantry_app::LedgerType;
 

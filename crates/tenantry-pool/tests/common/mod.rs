@@ -105,6 +105,28 @@ impl Fixture {
         }
     }
 
+    /// Waits until at most `n` sessions of this role are idle inside a transaction.
+    pub async fn wait_for_idle_in_transaction_at_most(&self, n: i64, within: Duration) -> i64 {
+        let sql = format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE usename = '{}' \
+             AND state LIKE 'idle in transaction%'",
+            self.role
+        );
+        let start = Instant::now();
+        loop {
+            let now = scalar(&self.admin, &sql).await;
+            if now <= n || start.elapsed() > within {
+                return now;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Ends one of this role's sessions from the server side (as a restart or an admin would).
+    pub async fn terminate(&self, pid: i64) {
+        exec(&self.admin, &format!("SELECT pg_terminate_backend({pid})")).await;
+    }
+
     pub async fn cleanup(self) {
         for db in &self.dbs {
             exec(
@@ -121,13 +143,13 @@ impl Fixture {
     }
 }
 
-pub async fn exec(conn: &DatabaseConnection, sql: &str) {
+pub async fn exec(conn: &impl ConnectionTrait, sql: &str) {
     conn.execute_unprepared(sql)
         .await
         .unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
-pub async fn scalar(conn: &DatabaseConnection, sql: &str) -> i64 {
+pub async fn scalar(conn: &impl ConnectionTrait, sql: &str) -> i64 {
     let row = conn
         .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
         .await
@@ -177,11 +199,11 @@ pub fn pools(config: PoolConfig, resolver: Arc<MapResolver>) -> TenantPools {
 }
 
 /// Runs a trivial query on a leased connection.
-pub async fn ping(conn: &DatabaseConnection) {
+pub async fn ping(conn: &impl ConnectionTrait) {
     conn.execute_unprepared("SELECT 1").await.unwrap();
 }
 
-pub async fn scalar_text(conn: &DatabaseConnection, sql: &str) -> String {
+pub async fn scalar_text(conn: &impl ConnectionTrait, sql: &str) -> String {
     let row = conn
         .query_one_raw(Statement::from_string(conn.get_database_backend(), sql))
         .await

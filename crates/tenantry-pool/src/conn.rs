@@ -1,0 +1,292 @@
+//! One physical connection to a tenant database, owned by its slot for the slot's whole life.
+//!
+//! Queries run on the connection itself: no checkout from a pool per query, no task spawned to
+//! give it back, and no ping after every query (sqlx pings each connection it takes back into a
+//! pool: one round trip per query, which a slot leased for a whole request would wait for before
+//! its next query). A slot is checked only when something may have left it in an unknown state —
+//! a query interrupted mid-way, a transaction dropped while open, an error — and then it is
+//! pinged (which also sends a queued rollback) before anyone else uses it, and closed if that
+//! fails.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use sea_orm::sea_query::Values;
+use sea_orm::{
+    DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr, SqliteTransactionMode, Statement,
+    TransactionOptions,
+};
+use sea_query_sqlx::SqlxValues;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::postgres::{PgConnectOptions, PgConnection};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode};
+use sqlx::{
+    AssertSqlSafe, ConnectOptions, Connection, Database, Executor, Postgres, SqlSafeStr, Sqlite,
+};
+use sqlx_core::transaction::TransactionManager;
+use tokio::sync::{Mutex, MutexGuard};
+
+/// The connection, by backend.
+enum Raw {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+/// Runs `$body` with `$c` bound to the connection, whichever backend it is.
+macro_rules! on_raw {
+    ($raw:expr, $c:ident => $body:expr) => {
+        match $raw {
+            Raw::Postgres($c) => $body,
+            Raw::Sqlite($c) => $body,
+        }
+    };
+}
+
+/// One open connection and what is known about its state.
+pub(crate) struct Slot {
+    raw: Mutex<Raw>,
+    backend: DbBackend,
+    /// Something may have left the connection mid-protocol or inside a transaction: it must be
+    /// pinged before it is reused.
+    unsettled: AtomicBool,
+    /// A transaction was dropped open while the connection was busy, so its rollback could not
+    /// be queued: the connection refuses further work and is closed when released (the server
+    /// rolls back on disconnect).
+    broken: AtomicBool,
+}
+
+impl Slot {
+    /// Connects now, with one attempt (so a dead database or a refused session fails here, with
+    /// the real error, not at the first query). Messages never contain the URL.
+    pub(crate) async fn open(url: &SecretString, timeout: Duration) -> Result<Self, String> {
+        let raw = url.expose_secret();
+        let connected = if raw.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(raw)
+                .map_err(|e| e.to_string())?
+                .journal_mode(SqliteJournalMode::Wal)
+                .busy_timeout(Duration::from_secs(5))
+                .disable_statement_logging();
+            tokio::time::timeout(timeout, options.connect())
+                .await
+                .map(|r| r.map(Raw::Sqlite))
+        } else {
+            let options = PgConnectOptions::from_str(raw)
+                .map_err(|_| "invalid tenant database URL".to_owned())?
+                .application_name("tenantry")
+                .disable_statement_logging();
+            tokio::time::timeout(timeout, options.connect())
+                .await
+                .map(|r| r.map(Raw::Postgres))
+        };
+        let raw = connected
+            .map_err(|_| format!("connect timed out after {timeout:?}"))?
+            .map_err(|e| e.to_string())?;
+        let backend = match raw {
+            Raw::Postgres(_) => DbBackend::Postgres,
+            Raw::Sqlite(_) => DbBackend::Sqlite,
+        };
+        Ok(Self {
+            raw: Mutex::new(raw),
+            backend,
+            unsettled: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
+        })
+    }
+
+    pub(crate) fn backend(&self) -> DbBackend {
+        self.backend
+    }
+
+    /// Closes the connection politely (a broken one is simply dropped).
+    pub(crate) async fn close(self) {
+        if self.broken.load(Ordering::Acquire) {
+            return;
+        }
+        let _ = on_raw!(self.raw.into_inner(), c => c.close().await);
+    }
+
+    /// Whether the slot may go straight back to the idle list.
+    pub(crate) fn is_settled(&self) -> bool {
+        !self.unsettled.load(Ordering::Acquire) && !self.broken.load(Ordering::Acquire)
+    }
+
+    /// Brings an unsettled slot back to a known state: drains what an interrupted query left,
+    /// sends a queued rollback and checks the connection answers. `false`: close it instead.
+    pub(crate) async fn settle(&self) -> bool {
+        if self.broken.load(Ordering::Acquire) {
+            return false;
+        }
+        let mut raw = self.raw.lock().await;
+        // Ping first: it runs after a queued rollback (SQLite's worker updates the depth only
+        // once it has run it); a transaction still open after that has no owner left.
+        let ok = on_raw!(&mut *raw, c => c.ping().await).is_ok()
+            && on_raw!(&*raw, c => transaction_depth(c)) == 0;
+        if ok {
+            self.unsettled.store(false, Ordering::Release);
+        }
+        ok
+    }
+
+    /// Locks the connection for one operation; it stays marked unsettled unless the operation
+    /// runs to its end (see [`Busy::finish`]).
+    async fn busy(&self) -> Result<Busy<'_>, DbErr> {
+        if self.broken.load(Ordering::Acquire) {
+            return Err(DbErr::Conn(RuntimeErr::Internal(
+                "the tenant connection was left inside a dropped transaction and is no longer usable"
+                    .into(),
+            )));
+        }
+        let raw = self.raw.lock().await;
+        self.unsettled.store(true, Ordering::Release);
+        Ok(Busy { slot: self, raw })
+    }
+
+    pub(crate) async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
+        let mut busy = self.busy().await?;
+        let done =
+            on_raw!(&mut *busy.raw, c => query(&stmt).execute(&mut *c).await.map(ExecResult::from));
+        busy.finish(done).map_err(exec_err)
+    }
+
+    pub(crate) async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
+        let mut busy = self.busy().await?;
+        let sql = AssertSqlSafe(sql.to_owned());
+        let done = on_raw!(&mut *busy.raw, c => c.execute(sql).await.map(ExecResult::from));
+        busy.finish(done).map_err(exec_err)
+    }
+
+    pub(crate) async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
+        let mut busy = self.busy().await?;
+        let done = on_raw!(&mut *busy.raw, c => query(&stmt)
+            .fetch_optional(&mut *c)
+            .await
+            .map(|row| row.map(QueryResult::from)));
+        busy.finish(done).map_err(query_err)
+    }
+
+    pub(crate) async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
+        let mut busy = self.busy().await?;
+        let done = on_raw!(&mut *busy.raw, c => query(&stmt)
+            .fetch_all(&mut *c)
+            .await
+            .map(|rows| rows.into_iter().map(QueryResult::from).collect()));
+        busy.finish(done).map_err(query_err)
+    }
+
+    /// `BEGIN` (or a savepoint inside a transaction), as sea-orm's own transactions do it:
+    /// isolation level and access mode on PostgreSQL, the locking mode on SQLite.
+    pub(crate) async fn begin(&self, options: TransactionOptions) -> Result<(), DbErr> {
+        let mut busy = self.busy().await?;
+        let done = match &mut *busy.raw {
+            Raw::Postgres(c) => begin_postgres(c, options).await,
+            Raw::Sqlite(c) => {
+                let depth = transaction_depth(c);
+                let statement = match options.sqlite_transaction_mode {
+                    // The mode applies to the outermost BEGIN; nested levels are savepoints.
+                    Some(mode) if depth == 0 && mode != SqliteTransactionMode::Deferred => Some(
+                        AssertSqlSafe(format!("BEGIN {}", mode.sqlite_keyword())).into_sql_str(),
+                    ),
+                    _ => None,
+                };
+                <Sqlite as Database>::TransactionManager::begin(c, statement).await
+            }
+        };
+        busy.finish(done).map_err(query_err)
+    }
+
+    pub(crate) async fn commit(&self) -> Result<(), DbErr> {
+        let mut busy = self.busy().await?;
+        let done = on_raw!(&mut *busy.raw, c => commit(c).await);
+        busy.finish(done).map_err(query_err)
+    }
+
+    pub(crate) async fn rollback(&self) -> Result<(), DbErr> {
+        let mut busy = self.busy().await?;
+        let done = on_raw!(&mut *busy.raw, c => rollback(c).await);
+        busy.finish(done).map_err(query_err)
+    }
+
+    /// For a transaction dropped while open: queues its rollback, sent before the connection's
+    /// next use (or by [`Self::settle`] when the slot is released). Never waits.
+    pub(crate) fn start_rollback(&self) {
+        match self.raw.try_lock() {
+            Ok(mut raw) => {
+                on_raw!(&mut *raw, c => start_rollback(c));
+                self.unsettled.store(true, Ordering::Release);
+            }
+            // Busy with another operation on the same lease: the rollback cannot be queued in
+            // order, so nothing more may run on this connection.
+            Err(_) => self.broken.store(true, Ordering::Release),
+        }
+    }
+}
+
+/// An operation in progress on a locked connection.
+struct Busy<'a> {
+    slot: &'a Slot,
+    raw: MutexGuard<'a, Raw>,
+}
+
+impl Busy<'_> {
+    /// The operation ran to its end. After an error the connection stays unsettled and is
+    /// checked before it is reused: most errors leave it usable (a refused statement), but some
+    /// end the session (a server shutting down answers with a FATAL error, then hangs up).
+    fn finish<T>(self, done: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
+        if done.is_ok() {
+            self.slot.unsettled.store(false, Ordering::Release);
+        }
+        done
+    }
+}
+
+/// sea-orm's own error shapes, so `DbErr::sql_err` (unique violations…) reads them alike.
+fn exec_err(err: sqlx::Error) -> DbErr {
+    DbErr::Exec(RuntimeErr::SqlxError(Arc::new(err)))
+}
+
+fn query_err(err: sqlx::Error) -> DbErr {
+    DbErr::Query(RuntimeErr::SqlxError(Arc::new(err)))
+}
+
+fn query<DB>(stmt: &Statement) -> sqlx::query::Query<'_, DB, SqlxValues>
+where
+    DB: Database,
+    SqlxValues: sqlx::IntoArguments<DB>,
+{
+    let values = stmt.values.clone().unwrap_or(Values(Vec::new()));
+    sqlx::query_with(AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
+}
+
+async fn begin_postgres(c: &mut PgConnection, options: TransactionOptions) -> sqlx::Result<()> {
+    <Postgres as Database>::TransactionManager::begin(c, None).await?;
+    let mut settings = Vec::new();
+    if let Some(level) = options.isolation_level {
+        settings.push(format!("ISOLATION LEVEL {level}"));
+    }
+    if let Some(mode) = options.access_mode {
+        settings.push(mode.to_string());
+    }
+    if !settings.is_empty() {
+        let sql = format!("SET TRANSACTION {}", settings.join(" "));
+        c.execute(AssertSqlSafe(sql)).await?;
+    }
+    Ok(())
+}
+
+fn transaction_depth<C: Connection>(c: &C) -> usize {
+    <C::Database as Database>::TransactionManager::get_transaction_depth(c)
+}
+
+async fn commit<C: Connection>(c: &mut C) -> sqlx::Result<()> {
+    <C::Database as Database>::TransactionManager::commit(c).await
+}
+
+async fn rollback<C: Connection>(c: &mut C) -> sqlx::Result<()> {
+    <C::Database as Database>::TransactionManager::rollback(c).await
+}
+
+fn start_rollback<C: Connection>(c: &mut C) {
+    <C::Database as Database>::TransactionManager::start_rollback(c);
+}
