@@ -59,7 +59,7 @@ use tenantry_core::vault::{KeyRing, Vault, hash_password};
 use tenantry_core::{Email, ServerName, Settings, Subdomain, TenantId};
 use tenantry_http::auth::Claims;
 use tenantry_http::{ApiError, Application, REQUEST_ID_HEADER, TenantRootSpan};
-use tenantry_pool::PoolStats;
+use tenantry_pool::{PoolConfig, PoolError, PoolStats, TargetResolver, TenantPools, TenantTarget};
 use tenantry_provision::{CreateTenant, Provisioner};
 use tenantry_registry::entity::tenant;
 use tenantry_registry::{NewServer, Registry, ServerDialect};
@@ -236,7 +236,7 @@ enum Load {
     Baseline,
     Tenantry,
     Bare,
-    Slots,
+    ById,
     BaselineRoundRobin,
     TenantryRoundRobin,
 }
@@ -247,7 +247,7 @@ impl Load {
             Load::Baseline => "baseline",
             Load::Tenantry => "tenantry",
             Load::Bare => "bare",
-            Load::Slots => "slots",
+            Load::ById => "by-id",
             Load::BaselineRoundRobin => "baseline-rr",
             Load::TenantryRoundRobin => "tenantry-rr",
         }
@@ -459,70 +459,20 @@ async fn run_wrk(wrk: &Path, args: &Args, port: u16, script: &Path, secs: u64) -
 /// tokens are checked with.
 struct FixedPool {
     db: DatabaseConnection,
-    slots: Slots,
+    /// Tenantry's connection model without the routing: `TenantPools` for the hot tenant alone,
+    /// leased by its id (no Host lookup, no tenant middleware, no extractors).
+    pools: TenantPools,
     tenant: Uuid,
     decoding: DecodingKey,
 }
 
-/// Tenantry's connection model without the routing: up to `max` one-connection pools to the
-/// same database, each leased for a whole request (as `TenantDb` is), opened on first need.
-struct Slots {
-    options: PgConnectOptions,
-    permits: tokio::sync::Semaphore,
-    idle: std::sync::Mutex<Vec<DatabaseConnection>>,
-}
+/// Resolves every tenant id to the hot tenant's database (the by-id server's only tenant).
+struct HotTarget(TenantTarget);
 
-struct SlotLease<'a> {
-    slots: &'a Slots,
-    conn: Option<DatabaseConnection>,
-    _permit: tokio::sync::SemaphorePermit<'a>,
-}
-
-impl Slots {
-    fn new(options: PgConnectOptions, max: u32) -> Self {
-        Self {
-            options,
-            permits: tokio::sync::Semaphore::new(max as usize),
-            idle: std::sync::Mutex::new(Vec::new()),
-        }
-    }
-
-    async fn lease(&self) -> Result<SlotLease<'_>, ApiError> {
-        let permit = tokio::time::timeout(Duration::from_secs(2), self.permits.acquire())
-            .await
-            .map_err(|_| ApiError::DatabaseBusy { retry_after: 1 })?
-            .map_err(ApiError::internal)?;
-        let idle = self.idle.lock().expect("not poisoned").pop();
-        let conn = match idle {
-            Some(conn) => conn,
-            // tenantry-pool's `connect::open`: a one-connection pool, connected now.
-            None => SqlxPostgresConnector::from_sqlx_postgres_pool(
-                one_connection(1)
-                    .connect_with(self.options.clone())
-                    .await
-                    .map_err(ApiError::internal)?,
-            ),
-        };
-        Ok(SlotLease {
-            slots: self,
-            conn: Some(conn),
-            _permit: permit,
-        })
-    }
-}
-
-impl std::ops::Deref for SlotLease<'_> {
-    type Target = DatabaseConnection;
-    fn deref(&self) -> &DatabaseConnection {
-        self.conn.as_ref().expect("present until drop")
-    }
-}
-
-impl Drop for SlotLease<'_> {
-    fn drop(&mut self) {
-        if let Some(conn) = self.conn.take() {
-            self.slots.idle.lock().expect("not poisoned").push(conn);
-        }
+#[async_trait::async_trait]
+impl TargetResolver for HotTarget {
+    async fn resolve(&self, _: TenantId) -> Result<TenantTarget, PoolError> {
+        Ok(self.0.clone())
     }
 }
 
@@ -648,16 +598,17 @@ async fn fixed_list(
     }))
 }
 
-/// The same handler, leasing a one-connection slot for the whole request as Tenantry does.
-async fn slots_list(
+/// The same handler, leasing the hot tenant's connection from `TenantPools` by id for the
+/// whole request, as `TenantDb` does once the tenant is resolved.
+async fn by_id_list(
     req: HttpRequest,
     fixed: web::Data<FixedPool>,
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let _user = fixed.authenticate(&req)?;
-    let db = fixed.slots.lease().await?;
+    let db = fixed.pools.acquire(fixed.tenant.into()).await?;
     let page = Page::try_from(&*query)?;
-    let (data, total) = page.fetch(&*db).await?;
+    let (data, total) = page.fetch(&db).await?;
     Ok(HttpResponse::Ok().json(Paginated {
         data: data.into_iter().map(LedgerView::from).collect(),
         page: page.page,
@@ -704,8 +655,8 @@ enum Variant {
     Pool,
     /// The shared pool, no middleware.
     Bare,
-    /// One-connection slots leased per request, with the application's middleware.
-    Slots,
+    /// `TenantPools` leased by tenant id per request, with the application's middleware.
+    ById,
 }
 
 /// A baseline server on 127.0.0.1, with the request-span and request-id middleware the real
@@ -718,10 +669,10 @@ fn fixed_pool_server(
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
     let port = listener.local_addr()?.port();
     let server = if variant != Variant::Bare {
-        let slots = variant == Variant::Slots;
+        let by_id = variant == Variant::ById;
         HttpServer::new(move || {
-            let handler = if slots {
-                web::get().to(slots_list)
+            let handler = if by_id {
+                web::get().to(by_id_list)
             } else {
                 web::get().to(fixed_list)
             };
@@ -751,23 +702,19 @@ fn fixed_pool_server(
     Ok((port, server))
 }
 
-/// One sqlx pool to the tenant's database as its own role, set up as `tenantry-pool` sets up
-/// its connections (no ping before acquire, no idle timeout, no statement logging), opened
-/// lazily so that, as in Tenantry, connections are made by the actix workers that use them.
+/// One sqlx pool to the tenant's database as its own role, as a sea-orm application would set
+/// it up (no ping before acquire, no idle timeout, no statement logging), opened lazily so that,
+/// as in Tenantry, connections are made by the actix workers that use them.
 fn fixed_pool(options: PgConnectOptions, max_connections: u32) -> DatabaseConnection {
-    let pool = one_connection(max_connections).connect_lazy_with(options);
-    SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
-}
-
-/// `tenantry-pool`'s pool options, with room for `max` connections.
-fn one_connection(max: u32) -> PgPoolOptions {
-    PgPoolOptions::new()
-        .max_connections(max)
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
         .min_connections(0)
         .idle_timeout(None)
         .max_lifetime(None)
         .acquire_timeout(Duration::from_secs(2))
         .test_before_acquire(false)
+        .connect_lazy_with(options);
+    SqlxPostgresConnector::from_sqlx_postgres_pool(pool)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -923,7 +870,7 @@ async fn run(args: Args) -> Result<()> {
                 .with_context(|| format!("creating tenant {subdomain}"))?;
             tenants.push(created.tenant);
         }
-        // Tenantry, the shared pool and the slots all connect as the hot tenant's role.
+        // Tenantry, the shared pool and the by-id pools all connect as the hot tenant's role.
         make_room_for_baseline(&admin_url, &tenants[0], 3 * max_connections).await?;
         measure(
             &args,
@@ -1070,7 +1017,14 @@ async fn measure(
         .disable_statement_logging();
     let fixed = web::Data::new(FixedPool {
         db: fixed_pool(options.clone(), max_connections),
-        slots: Slots::new(options, max_connections),
+        pools: TenantPools::new(
+            PoolConfig::default(),
+            Arc::new(HotTarget(TenantTarget {
+                server: hot.db_server_id,
+                url: provisioner.tenant_url(hot).await?,
+                max_connections: max_connections as usize,
+            })),
+        ),
         tenant: hot.id,
         decoding: token_key(provisioner.registry().vault()),
     });
@@ -1090,7 +1044,7 @@ async fn measure(
     };
     let baseline_port = start(Variant::Pool)?;
     let bare_port = start(Variant::Bare)?;
-    let slots_port = start(Variant::Slots)?;
+    let by_id_port = start(Variant::ById)?;
 
     // Every server answers every request of its mix with 200 and the same body as Tenantry.
     let get = async |port: u16, host: &str, token: &str| -> Result<String> {
@@ -1110,7 +1064,7 @@ async fn measure(
     };
     let hot_host = host_of(hot);
     let expected = get(app_port, &hot_host, &tokens[0]).await?;
-    for port in [baseline_port, bare_port, slots_port] {
+    for port in [baseline_port, bare_port, by_id_port] {
         let body = get(port, &hot_host, &tokens[0]).await?;
         ensure!(
             body == expected,
@@ -1138,7 +1092,7 @@ async fn measure(
         (Load::Baseline, baseline_port, hot_script.clone()),
         (Load::Tenantry, app_port, hot_script.clone()),
         (Load::Bare, bare_port, hot_script.clone()),
-        (Load::Slots, slots_port, hot_script),
+        (Load::ById, by_id_port, hot_script),
     ];
     if args.tenants >= 2 {
         let all: Vec<(String, String)> = tenants
@@ -1411,12 +1365,10 @@ fn report(r: &Results) -> String {
             "",
         );
     }
-    if let Some(s) = m.of(Load::Slots).map(summarise) {
+    if let Some(s) = m.of(Load::ById).map(summarise) {
         row(
-            &format!(
-                "&nbsp;&nbsp;for scale: the baseline leasing one of {n} one-connection pools per \
-                 request (Tenantry's model, no routing)"
-            ),
+            "&nbsp;&nbsp;for scale: the same handler leasing from `TenantPools` by tenant id \
+             (Tenantry's connections, no routing)",
             &s,
             base_rps,
             &[],
@@ -1502,8 +1454,10 @@ fn section(r: &Results, table: &str) -> String {
          hot tenant's database as its role (`max_connections` = the plan's {n}, no ping before \
          acquire, opened lazily by the workers), behind the same request-span and request-id \
          middleware. Two more servers, for scale, run the same handler without middleware, and \
-         leasing one of {n} one-connection pools for the whole request as `TenantDb` does \
-         (Tenantry's connection model without the routing). All connect as the hot tenant's \
+         leasing the hot tenant's connection from a `TenantPools` of its own by tenant id for the \
+         whole request, as `TenantDb` does once the tenant is resolved (Tenantry's connections \
+         without the routing: no Host lookup, no tenant middleware or extractors, same \
+         middleware as the baseline). All connect as the hot tenant's \
          role, whose `CONNECTION LIMIT` ({n}) is raised to {n3} for the run so that they all \
          fit. Every server answers the same body (checked before measuring). wrk sends the same \
          request to each (`Host: <tenant>.localhost`, bearer token); each round runs every load \

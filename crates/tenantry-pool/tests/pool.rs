@@ -469,8 +469,9 @@ async fn a_tenant_at_its_role_limit_is_served_with_the_connections_it_has() {
     let url = fx.url(&fx.dbs[0], &fx.password);
     let tenant = resolver.add(url.clone(), 4);
     let config = PoolConfig {
-        // sqlx retries "too many connections for role" (53300) until this timeout: keep it short.
-        connect_timeout: Duration::from_secs(1),
+        // Long: a refused open must be seen at once (one connect attempt), not retried until
+        // this timeout as a sqlx pool would retry "too many connections for role" (53300).
+        connect_timeout: Duration::from_secs(5),
         ..config(40)
     };
     let pools = pools(config, resolver.clone());
@@ -494,23 +495,33 @@ async fn a_tenant_at_its_role_limit_is_served_with_the_connections_it_has() {
         .map(|_| {
             let pools = pools.clone();
             tokio::spawn(async move {
+                let mut slowest = Duration::ZERO;
                 for _ in 0..10 {
+                    let started = Instant::now();
                     let conn = pools.acquire(tenant).await?;
+                    slowest = slowest.max(started.elapsed());
                     conn.execute_unprepared("SELECT pg_sleep(0.002)")
                         .await
                         .unwrap();
                 }
-                Ok::<_, PoolError>(())
+                Ok::<_, PoolError>(slowest)
             })
         })
         .collect();
+    let mut slowest = Duration::ZERO;
     for t in tasks {
-        t.await
+        let waited = t
+            .await
             .unwrap()
             .expect("served with the connections it has");
+        slowest = slowest.max(waited);
     }
     let stats = pools.stats();
     assert!(stats.open_failures >= 1, "the limit was hit: {stats:?}");
+    assert!(
+        slowest < Duration::from_secs(2),
+        "the refusal was seen at once, not retried until the connect timeout: {slowest:?}"
+    );
     assert_eq!(
         stats.fast_failures, 0,
         "never marked unavailable: {stats:?}"
