@@ -48,13 +48,24 @@ macro_rules! on_raw {
 pub(crate) struct Slot {
     raw: Mutex<Raw>,
     backend: DbBackend,
-    /// Something may have left the connection mid-protocol or inside a transaction: it must be
-    /// pinged before it is reused.
+    /// Something during the lease may have left the connection mid-protocol or inside a
+    /// transaction (an interrupted or failed operation, a transaction dropped open): it is
+    /// checked before it is reused. Cleared only by [`Self::settle`].
     unsettled: AtomicBool,
-    /// A transaction was dropped open while the connection was busy, so its rollback could not
-    /// be queued: the connection refuses further work and is closed when released (the server
-    /// rolls back on disconnect).
+    /// The connection cannot be brought back to a known state (a `BEGIN` interrupted before its
+    /// answer, a rollback that could not be queued): it refuses further work and is dropped
+    /// when released (the server rolls back on disconnect).
     broken: AtomicBool,
+}
+
+/// What an operation interrupted mid-way (its future dropped) leaves behind.
+#[derive(Clone, Copy)]
+enum OnInterrupt {
+    /// Replies may be left unread: drain them (ping) before reuse.
+    Settle,
+    /// A transaction may be open on the server without sqlx knowing it (a top-level `BEGIN` is
+    /// counted only once answered): nothing else may run on the connection.
+    Break,
 }
 
 impl Slot {
@@ -107,13 +118,22 @@ impl Slot {
         let _ = on_raw!(self.raw.into_inner(), c => c.close().await);
     }
 
-    /// Whether the slot may go straight back to the idle list.
-    pub(crate) fn is_settled(&self) -> bool {
-        !self.unsettled.load(Ordering::Acquire) && !self.broken.load(Ordering::Acquire)
+    /// Gives up on the connection: it will be dropped, not closed politely (a close could wait
+    /// behind whatever left it unsettled).
+    pub(crate) fn abandon(&self) {
+        self.broken.store(true, Ordering::Release);
+    }
+
+    /// Whether the slot may go straight back to the idle list: nothing happened to it during the
+    /// lease, and no transaction is open on it.
+    pub(crate) fn is_settled(&mut self) -> bool {
+        !self.unsettled.load(Ordering::Acquire)
+            && !self.broken.load(Ordering::Acquire)
+            && on_raw!(self.raw.get_mut(), c => transaction_depth(c)) == 0
     }
 
     /// Brings an unsettled slot back to a known state: drains what an interrupted query left,
-    /// sends a queued rollback and checks the connection answers. `false`: close it instead.
+    /// sends a queued rollback and checks the connection answers. `false`: drop it instead.
     pub(crate) async fn settle(&self) -> bool {
         if self.broken.load(Ordering::Acquire) {
             return false;
@@ -129,60 +149,77 @@ impl Slot {
         ok
     }
 
-    /// Locks the connection for one operation; it stays marked unsettled unless the operation
-    /// runs to its end (see [`Busy::finish`]).
-    async fn busy(&self) -> Result<Busy<'_>, DbErr> {
+    /// Locks the connection for one operation (see [`Busy`]).
+    async fn busy(&self, on_interrupt: OnInterrupt) -> Result<Busy<'_>, DbErr> {
         if self.broken.load(Ordering::Acquire) {
             return Err(DbErr::Conn(RuntimeErr::Internal(
-                "the tenant connection was left inside a dropped transaction and is no longer usable"
-                    .into(),
+                "the tenant connection was left in an unknown state and is no longer usable".into(),
             )));
         }
         let raw = self.raw.lock().await;
-        self.unsettled.store(true, Ordering::Release);
-        Ok(Busy { slot: self, raw })
+        Ok(Busy {
+            slot: self,
+            raw,
+            finished: false,
+            on_interrupt,
+        })
     }
 
     pub(crate) async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        let mut busy = self.busy().await?;
+        let mut busy = self.busy(OnInterrupt::Settle).await?;
         let done =
             on_raw!(&mut *busy.raw, c => query(&stmt).execute(&mut *c).await.map(ExecResult::from));
-        busy.finish(done).map_err(exec_err)
+        busy.finish(done.map_err(exec_err))
     }
 
     pub(crate) async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        let mut busy = self.busy().await?;
+        let mut busy = self.busy(OnInterrupt::Settle).await?;
         let sql = AssertSqlSafe(sql.to_owned());
         let done = on_raw!(&mut *busy.raw, c => c.execute(sql).await.map(ExecResult::from));
-        busy.finish(done).map_err(exec_err)
+        busy.finish(done.map_err(exec_err))
     }
 
     pub(crate) async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        let mut busy = self.busy().await?;
+        let mut busy = self.busy(OnInterrupt::Settle).await?;
         let done = on_raw!(&mut *busy.raw, c => query(&stmt)
             .fetch_optional(&mut *c)
             .await
             .map(|row| row.map(QueryResult::from)));
-        busy.finish(done).map_err(query_err)
+        busy.finish(done.map_err(query_err))
     }
 
     pub(crate) async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        let mut busy = self.busy().await?;
+        let mut busy = self.busy(OnInterrupt::Settle).await?;
         let done = on_raw!(&mut *busy.raw, c => query(&stmt)
             .fetch_all(&mut *c)
             .await
             .map(|rows| rows.into_iter().map(QueryResult::from).collect()));
-        busy.finish(done).map_err(query_err)
+        busy.finish(done.map_err(query_err))
+    }
+
+    /// The connection's transaction depth, exact: SQLite's worker thread applies a queued
+    /// rollback on its own time, so after one (the slot is unsettled) it is pinged first.
+    async fn depth(&self, raw: &mut Raw) -> Result<usize, DbErr> {
+        if let Raw::Sqlite(c) = raw
+            && self.unsettled.load(Ordering::Acquire)
+        {
+            c.ping().await.map_err(query_err)?;
+        }
+        Ok(on_raw!(&*raw, c => transaction_depth(c)))
     }
 
     /// `BEGIN` (or a savepoint inside a transaction), as sea-orm's own transactions do it:
-    /// isolation level and access mode on PostgreSQL, the locking mode on SQLite.
-    pub(crate) async fn begin(&self, options: TransactionOptions) -> Result<(), DbErr> {
-        let mut busy = self.busy().await?;
+    /// isolation level and access mode on PostgreSQL, the locking mode on SQLite. Returns the
+    /// transaction's level (1 for the outermost).
+    pub(crate) async fn begin(&self, options: TransactionOptions) -> Result<usize, DbErr> {
+        let mut busy = self.busy(OnInterrupt::Break).await?;
+        let depth = match self.depth(&mut busy.raw).await {
+            Ok(depth) => depth,
+            Err(e) => return busy.finish(Err(e)),
+        };
         let done = match &mut *busy.raw {
             Raw::Postgres(c) => begin_postgres(c, options).await,
             Raw::Sqlite(c) => {
-                let depth = transaction_depth(c);
                 let statement = match options.sqlite_transaction_mode {
                     // The mode applies to the outermost BEGIN; nested levels are savepoints.
                     Some(mode) if depth == 0 && mode != SqliteTransactionMode::Deferred => Some(
@@ -193,19 +230,42 @@ impl Slot {
                 <Sqlite as Database>::TransactionManager::begin(c, statement).await
             }
         };
-        busy.finish(done).map_err(query_err)
+        busy.finish(done.map(|()| depth + 1).map_err(query_err))
     }
 
-    pub(crate) async fn commit(&self) -> Result<(), DbErr> {
-        let mut busy = self.busy().await?;
-        let done = on_raw!(&mut *busy.raw, c => commit(c).await);
-        busy.finish(done).map_err(query_err)
+    /// Commits the transaction at `level` (releases its savepoint when nested); it must be the
+    /// innermost one still open.
+    pub(crate) async fn commit(&self, level: usize) -> Result<(), DbErr> {
+        let mut busy = self.busy(OnInterrupt::Settle).await?;
+        let done = match self.innermost(&mut busy.raw, level).await {
+            Ok(()) => on_raw!(&mut *busy.raw, c => commit(c).await).map_err(query_err),
+            Err(e) => Err(e),
+        };
+        busy.finish(done)
     }
 
-    pub(crate) async fn rollback(&self) -> Result<(), DbErr> {
-        let mut busy = self.busy().await?;
-        let done = on_raw!(&mut *busy.raw, c => rollback(c).await);
-        busy.finish(done).map_err(query_err)
+    /// Rolls back the transaction at `level` (to its savepoint when nested); it must be the
+    /// innermost one still open.
+    pub(crate) async fn rollback(&self, level: usize) -> Result<(), DbErr> {
+        let mut busy = self.busy(OnInterrupt::Settle).await?;
+        let done = match self.innermost(&mut busy.raw, level).await {
+            Ok(()) => on_raw!(&mut *busy.raw, c => rollback(c).await).map_err(query_err),
+            Err(e) => Err(e),
+        };
+        busy.finish(done)
+    }
+
+    /// Refuses to end a transaction while one begun after it is still open (sqlx would end
+    /// the innermost instead, whatever the caller meant).
+    async fn innermost(&self, raw: &mut Raw, level: usize) -> Result<(), DbErr> {
+        let depth = self.depth(raw).await?;
+        if depth == level {
+            return Ok(());
+        }
+        Err(DbErr::Custom(format!(
+            "transaction at level {level} ended while the connection is at level {depth}: \
+             end a transaction only after every transaction begun on it"
+        )))
     }
 
     /// For a transaction dropped while open: queues its rollback, sent before the connection's
@@ -223,21 +283,37 @@ impl Slot {
     }
 }
 
-/// An operation in progress on a locked connection.
+/// An operation in progress on a locked connection. If it is dropped before [`Busy::finish`]
+/// (its future was cancelled mid-way), the slot is marked as its [`OnInterrupt`] says.
 struct Busy<'a> {
     slot: &'a Slot,
     raw: MutexGuard<'a, Raw>,
+    finished: bool,
+    on_interrupt: OnInterrupt,
 }
 
 impl Busy<'_> {
-    /// The operation ran to its end. After an error the connection stays unsettled and is
-    /// checked before it is reused: most errors leave it usable (a refused statement), but some
-    /// end the session (a server shutting down answers with a FATAL error, then hangs up).
-    fn finish<T>(self, done: Result<T, sqlx::Error>) -> Result<T, sqlx::Error> {
-        if done.is_ok() {
-            self.slot.unsettled.store(false, Ordering::Release);
+    /// The operation ran to its end. After an error the slot is checked before it is reused:
+    /// most errors leave the connection usable (a refused statement), but some end the session
+    /// (a server shutting down answers with a FATAL error, then hangs up).
+    fn finish<T>(mut self, done: Result<T, DbErr>) -> Result<T, DbErr> {
+        self.finished = true;
+        if done.is_err() {
+            self.slot.unsettled.store(true, Ordering::Release);
         }
         done
+    }
+}
+
+impl Drop for Busy<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let flag = match self.on_interrupt {
+                OnInterrupt::Settle => &self.slot.unsettled,
+                OnInterrupt::Break => &self.slot.broken,
+            };
+            flag.store(true, Ordering::Release);
+        }
     }
 }
 
@@ -270,7 +346,11 @@ async fn begin_postgres(c: &mut PgConnection, options: TransactionOptions) -> sq
     }
     if !settings.is_empty() {
         let sql = format!("SET TRANSACTION {}", settings.join(" "));
-        c.execute(AssertSqlSafe(sql)).await?;
+        if let Err(e) = c.execute(AssertSqlSafe(sql)).await {
+            // No transaction object will own it: roll it back with the next round trip.
+            start_rollback(c);
+            return Err(e);
+        }
     }
     Ok(())
 }

@@ -61,28 +61,34 @@ impl TenantConnection {
 
 /// A transaction on a [`TenantConnection`] (a savepoint when nested). Dropped without
 /// [`commit`](Self::commit), it is rolled back before the connection is used again.
+/// Transactions end innermost first: ending one while a transaction begun after it is still
+/// open is refused. Statements run on the `TenantConnection` itself while a transaction is
+/// open run inside that transaction (one connection).
 pub struct TenantTransaction {
     lease: Arc<Lease>,
+    /// 1 for the outermost transaction, one more per savepoint.
+    level: usize,
     open: bool,
 }
 
 impl TenantTransaction {
     async fn begin(lease: &Arc<Lease>, options: TransactionOptions) -> Result<Self, DbErr> {
-        lease.slot().begin(options).await?;
+        let level = lease.slot().begin(options).await?;
         Ok(Self {
             lease: lease.clone(),
+            level,
             open: true,
         })
     }
 
     pub async fn commit(mut self) -> Result<(), DbErr> {
-        self.lease.slot().commit().await?;
+        self.lease.slot().commit(self.level).await?;
         self.open = false;
         Ok(())
     }
 
     pub async fn rollback(mut self) -> Result<(), DbErr> {
-        self.lease.slot().rollback().await?;
+        self.lease.slot().rollback(self.level).await?;
         self.open = false;
         Ok(())
     }

@@ -45,20 +45,25 @@ impl Inner {
     /// tenant was retired meanwhile. A slot left in an unknown state (an interrupted query, a
     /// transaction dropped open, an I/O error) is settled first, in the background, and closed
     /// if that fails; it stays counted as leased until then.
-    pub(crate) fn give_back(self: &Arc<Self>, tenant: TenantId, generation: u64, slot: Slot) {
+    pub(crate) fn give_back(self: &Arc<Self>, tenant: TenantId, generation: u64, mut slot: Slot) {
         if slot.is_settled() {
             let to_close = self.state().release(tenant, generation, slot);
             self.close_later(to_close.into_iter().collect());
             return;
         }
         let inner = self.clone();
+        // An abandoned query is waited for at most this long (its remaining rows are read and
+        // dropped); past it, the slot's permit is worth more than its connection.
+        let patience = self.config.connect_timeout;
         self.runtime.spawn(async move {
-            if slot.settle().await {
+            let settled = tokio::time::timeout(patience, slot.settle()).await;
+            if settled == Ok(true) {
                 let to_close = inner.state().release(tenant, generation, slot);
                 inner.close_later(to_close.into_iter().collect());
                 return;
             }
-            tracing::warn!(%tenant, "tenant connection left in an unknown state; closing it");
+            tracing::warn!(%tenant, "tenant connection left in an unknown state; dropping it");
+            slot.abandon();
             let server = inner.state().discard(tenant);
             slot.close().await;
             if let Some(server) = server {

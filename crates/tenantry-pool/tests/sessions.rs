@@ -252,3 +252,89 @@ async fn a_transaction_keeps_its_connection_leased_after_the_lease_is_dropped() 
         slot.cleanup().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_abandoned_long_query_gives_its_connection_up_within_the_connect_timeout() {
+    let slot = OneSlot::new(DbBackend::Postgres).await;
+    {
+        let conn = slot.pools.acquire(slot.tenant).await.unwrap();
+        let long = conn.execute_unprepared("SELECT pg_sleep(10)");
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), long)
+                .await
+                .is_err()
+        );
+    }
+    // Not waited for to its end: after the connect timeout (1 s) the slot is dropped and the
+    // tenant gets a new connection.
+    let started = std::time::Instant::now();
+    let conn = slot.pools.acquire(slot.tenant).await.unwrap();
+    assert_eq!(scalar(&conn, "SELECT 7::bigint").await, 7);
+    let waited = started.elapsed();
+    assert!(waited < Duration::from_secs(3), "waited {waited:?}");
+    assert_eq!(slot.pools.stats().opens, 2);
+    drop(conn);
+    slot.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_begin_cut_off_before_its_answer_retires_the_connection() {
+    let slot = OneSlot::new(DbBackend::Postgres).await;
+    let fixture = slot.fixture.as_ref().unwrap();
+    let mut interrupted = 0;
+    for _ in 0..5 {
+        let conn = slot.pools.acquire(slot.tenant).await.unwrap();
+        // Polled once, then dropped: `BEGIN` is sent, its answer not yet read.
+        let first_poll = {
+            let mut begin = std::pin::pin!(conn.begin());
+            futures::poll!(begin.as_mut())
+        };
+        match first_poll {
+            std::task::Poll::Ready(txn) => drop(txn.unwrap()),
+            std::task::Poll::Pending => {
+                interrupted += 1;
+                // sqlx does not count a transaction it has not seen begin: the lease refuses
+                // more work rather than run it inside an unowned transaction.
+                let refused = conn.execute_unprepared("INSERT INTO items (id) VALUES (1)");
+                assert!(refused.await.is_err());
+            }
+        }
+    }
+    assert!(interrupted > 0, "no BEGIN was cut off mid-way");
+    assert_eq!(
+        fixture
+            .wait_for_idle_in_transaction_at_most(0, Duration::from_secs(3))
+            .await,
+        0,
+        "no session is left inside a transaction"
+    );
+    assert_eq!(slot.count().await, 0);
+    slot.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transactions_end_innermost_first() {
+    for backend in BACKENDS {
+        let slot = OneSlot::new(backend).await;
+        {
+            let conn = slot.pools.acquire(slot.tenant).await.unwrap();
+            let outer = conn.begin().await.unwrap();
+            exec(&outer, "INSERT INTO items (id) VALUES (1)").await;
+            // A sibling begun on the connection nests inside the open one.
+            let sibling = conn.begin().await.unwrap();
+            exec(&sibling, "INSERT INTO items (id) VALUES (2)").await;
+            let err = outer.commit().await.expect_err("the sibling is still open");
+            assert!(err.to_string().contains("level"), "{backend:?}: {err}");
+            sibling
+                .commit()
+                .await
+                .expect_err("its savepoint went with the outer rollback");
+        }
+        assert_eq!(
+            slot.ids().await,
+            Vec::<i64>::new(),
+            "{backend:?}: nothing half-committed"
+        );
+        slot.cleanup().await;
+    }
+}
