@@ -3,18 +3,25 @@
 //! Whether a tenant needs work is decided from the registry's `schema_version` alone, so a fleet
 //! with nothing pending is checked without opening a single tenant connection. Each attempt's
 //! outcome (version reached, error) is written back to the registry, so a re-run resumes where
-//! the last one stopped.
+//! the last one stopped. Each tenant's migration runs as its running operation
+//! ([`MIGRATE_KIND`]), so two processes never migrate one tenant at once, and a migration never
+//! runs beside a suspend, reactivate or delete of the same tenant.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use futures::StreamExt;
 use serde::Serialize;
+use serde_json::json;
 use tenantry_core::TenantId;
 use tenantry_migrate::Dialect;
-use tenantry_registry::TenantStatus;
 use tenantry_registry::entity::tenant;
+use tenantry_registry::{OperationState, RegistryError, TenantStatus};
 
+use crate::heartbeat::{HEARTBEAT_INTERVAL, Heartbeat};
 use crate::{ProvisionError, Provisioner};
+
+/// The operation a tenant's migration runs as.
+pub const MIGRATE_KIND: &str = "tenant.migrate";
 
 #[derive(Debug, Clone, Copy)]
 pub struct FleetOptions {
@@ -37,6 +44,9 @@ pub enum FleetOutcome {
     Failed(String),
     /// Not started because an earlier tenant failed (without `--continue-on-error`).
     NotAttempted,
+    /// Not migrated: another operation on the tenant was running (a migration from another
+    /// process, a suspend, a delete…). A re-run migrates it.
+    Busy,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -149,7 +159,7 @@ impl Provisioner {
         tenant: &tenant::Model,
         latest: Option<i32>,
     ) -> TenantMigration {
-        let (to, outcome) = self.migrate_one(tenant).await;
+        let (to, outcome) = self.migrate_one(tenant, latest).await;
         TenantMigration {
             tenant: tenant.subdomain.clone(),
             from: tenant.schema_version,
@@ -159,10 +169,62 @@ impl Provisioner {
         }
     }
 
-    /// Migrates one tenant and records the outcome (version reached, error) in the registry.
-    async fn migrate_one(&self, tenant: &tenant::Model) -> (Option<i32>, FleetOutcome) {
+    /// Migrates one tenant as its running operation and records the outcome (version reached,
+    /// error) in the registry.
+    async fn migrate_one(
+        &self,
+        tenant: &tenant::Model,
+        latest: Option<i32>,
+    ) -> (Option<i32>, FleetOutcome) {
         let id = TenantId::from(tenant.id);
-        let (version, error) = match self.connect_tenant(tenant).await {
+        let from = json!({ "from": tenant.schema_version });
+        let op = match self
+            .registry
+            .start_operation(MIGRATE_KIND, Some(id), "migrate", from)
+            .await
+        {
+            Ok(op) => op,
+            Err(RegistryError::Busy { .. }) => return (tenant.schema_version, FleetOutcome::Busy),
+            Err(e) => {
+                let failed = format!("could not record the operation: {e}");
+                return (tenant.schema_version, FleetOutcome::Failed(failed));
+            }
+        };
+        let heartbeat = Heartbeat::start(self.registry.clone(), op.id, HEARTBEAT_INTERVAL);
+        let (version, outcome) = self.migrate_exclusively(tenant, latest).await;
+        drop(heartbeat);
+        let (state, error) = match &outcome {
+            FleetOutcome::Failed(e) => (OperationState::Failed, Some(e.clone())),
+            _ => (OperationState::Succeeded, None),
+        };
+        if let Err(e) = self.registry.finish_operation(op.id, state, error).await {
+            tracing::warn!(tenant = %tenant.subdomain, error = %e, "could not close the migration's operation; `tenantry reconcile` will");
+        }
+        (version, outcome)
+    }
+
+    /// The body of [`Self::migrate_one`], under the tenant's operation: the tenant is read again
+    /// (it may have been suspended, or migrated by another process, since the fleet was
+    /// listed), then its database migrated.
+    async fn migrate_exclusively(
+        &self,
+        listed: &tenant::Model,
+        latest: Option<i32>,
+    ) -> (Option<i32>, FleetOutcome) {
+        let id = TenantId::from(listed.id);
+        let tenant = match self.registry.tenant(id).await {
+            Ok(Some(t)) if t.schema_version == latest => {
+                return (t.schema_version, FleetOutcome::UpToDate);
+            }
+            Ok(Some(t)) if t.status == TenantStatus::Active => t,
+            Ok(Some(t)) => {
+                let status = format!("{:?}", t.status).to_lowercase();
+                return (t.schema_version, FleetOutcome::Skipped(status));
+            }
+            Ok(None) => return (listed.schema_version, FleetOutcome::Skipped("gone".into())),
+            Err(e) => return (listed.schema_version, FleetOutcome::Failed(e.to_string())),
+        };
+        let (version, error) = match self.connect_tenant(&tenant).await {
             Err(e) => (tenant.schema_version, Some(e.to_string())),
             Ok(conn) => {
                 let result = tenantry_migrate::migrate(&conn, self.migrations).await;

@@ -9,6 +9,7 @@ use tenantry_core::vault::random_password;
 use tenantry_core::{Email, ServerName, Subdomain};
 use tenantry_provision::fleet::{FleetOptions, FleetOutcome, FleetReport, TenantMigration};
 use tenantry_provision::{CreateTenant, Provisioner, Reactivated};
+use tenantry_registry::RegistryError;
 use tenantry_registry::entity::tenant;
 
 use crate::cli::{JsonFlag, TenantsCommand};
@@ -243,7 +244,7 @@ async fn migrate(
             output::table(&["TENANT", "FROM", "TO", "OUTCOME"], &rows);
         }
         println!(
-            "{} tenants: {} migrated, {} up to date, {} would migrate, {} skipped, {} failed, {} not attempted",
+            "{} tenants: {} migrated, {} up to date, {} would migrate, {} skipped, {} failed, {} not attempted, {} busy",
             summary.tenants,
             summary.migrated,
             summary.up_to_date,
@@ -251,11 +252,15 @@ async fn migrate(
             summary.skipped,
             summary.failed,
             summary.not_attempted,
+            summary.busy,
         );
     }
-    match summary.failed {
-        0 => Ok(()),
-        n => Err(CliError::Failed(format!(
+    match (summary.failed, summary.busy) {
+        (0, 0) => Ok(()),
+        (0, n) => Err(CliError::Registry(RegistryError::Busy {
+            what: format!("the migration of {n} tenant(s)"),
+        })),
+        (n, _) => Err(CliError::Failed(format!(
             "{n} tenant(s) failed to migrate; re-run to resume"
         ))),
     }
@@ -310,6 +315,7 @@ struct Summary {
     skipped: usize,
     failed: usize,
     not_attempted: usize,
+    busy: usize,
 }
 
 impl Summary {
@@ -322,6 +328,7 @@ impl Summary {
             skipped: report.count(|o| matches!(o, FleetOutcome::Skipped(_))),
             failed: report.failed(),
             not_attempted: report.count(|o| matches!(o, FleetOutcome::NotAttempted)),
+            busy: report.count(|o| matches!(o, FleetOutcome::Busy)),
         }
     }
 }
@@ -338,6 +345,7 @@ fn describe(m: &TenantMigration) -> String {
         FleetOutcome::Skipped(why) => format!("skipped ({why})"),
         FleetOutcome::Failed(e) => format!("FAILED at {}: {e}", version(m.to)),
         FleetOutcome::NotAttempted => "not attempted".into(),
+        FleetOutcome::Busy => "busy (another operation on it is running; re-run)".into(),
     }
 }
 

@@ -22,6 +22,10 @@ pub const SERVER: &str = "pg-test";
 pub static TENANT_V2: tenantry_migrate::MigrationSource =
     tenantry_migrate::embed!("tests/fixtures/tenant-v2");
 
+/// V1 + V2 + V3 (another fixture), for a second release.
+pub static TENANT_V3: tenantry_migrate::MigrationSource =
+    tenantry_migrate::embed!("tests/fixtures/tenant-v3");
+
 pub struct Env {
     pub master: TestDb,
     pub backend: Dialect,
