@@ -34,15 +34,7 @@ impl OneSlot {
                 let dir = tempfile::tempdir().unwrap();
                 let path = dir.path().join("tenant.db");
                 let url = SecretString::from(format!("sqlite://{}?mode=rwc", path.display()));
-                let tenant = resolver.add(url, 1);
-                resolver
-                    .targets
-                    .lock()
-                    .unwrap()
-                    .get_mut(&tenant)
-                    .unwrap()
-                    .server = None;
-                (tenant, None, Some(dir))
+                (resolver.add_local(url, 1), None, Some(dir))
             }
         };
         let pools = pools(

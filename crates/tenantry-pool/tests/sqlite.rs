@@ -17,15 +17,7 @@ async fn sqlite_tenants_share_a_file_budget() {
         .map(|i| {
             let path = dir.path().join(format!("t{i}.db"));
             let url = SecretString::from(format!("sqlite://{}?mode=rwc", path.display()));
-            let id = resolver.add(url, 2);
-            resolver
-                .targets
-                .lock()
-                .unwrap()
-                .get_mut(&id)
-                .unwrap()
-                .server = None;
-            id
+            resolver.add_local(url, 2)
         })
         .collect();
     let pools = pools(

@@ -192,6 +192,13 @@ impl MapResolver {
         );
         id
     }
+
+    /// A SQLite tenant: no server, so it counts against the local file budget.
+    pub fn add_local(&self, url: SecretString, max_connections: usize) -> TenantId {
+        let id = self.add(url, max_connections);
+        self.targets.lock().unwrap().get_mut(&id).unwrap().server = None;
+        id
+    }
 }
 
 pub fn pools(config: PoolConfig, resolver: Arc<MapResolver>) -> TenantPools {
