@@ -43,6 +43,7 @@ const QUERY: &str = "SELECT v FROM items WHERE id = $1";
 struct Args {
     bench: bool,
     duration: u64,
+    warmup: u64,
     concurrency: usize,
     doc: Option<PathBuf>,
 }
@@ -51,6 +52,7 @@ fn parse_args(raw: impl IntoIterator<Item = String>) -> Result<Args> {
     let mut args = Args {
         bench: false,
         duration: 8,
+        warmup: 4,
         concurrency: 32,
         doc: None,
     };
@@ -60,12 +62,13 @@ fn parse_args(raw: impl IntoIterator<Item = String>) -> Result<Args> {
         match arg.as_str() {
             "--bench" => args.bench = true,
             "--duration" => args.duration = value("--duration")?.parse().context("--duration")?,
+            "--warmup" => args.warmup = value("--warmup")?.parse().context("--warmup")?,
             "--concurrency" => {
                 args.concurrency = value("--concurrency")?.parse().context("--concurrency")?
             }
             "--doc" => args.doc = Some(value("--doc")?.into()),
             other => bail!(
-                "unknown argument {other:?}\nusage: pool [--duration SECS] [--concurrency N] [--doc FILE]"
+                "unknown argument {other:?}\nusage: pool [--duration SECS] [--warmup SECS] [--concurrency N] [--doc FILE]"
             ),
         }
     }
@@ -230,11 +233,16 @@ struct Outcome {
     /// Errors by kind ("exhausted", "unavailable", …).
     errors: HashMap<&'static str, usize>,
     untyped_errors: usize,
-    /// Tenant rank of each request, in the order requests started.
-    trace: Vec<u32>,
+    /// Tenant rank of each request in the order requests started, and whether it started in
+    /// the measured window (after the warm-up).
+    trace: Vec<(u32, bool)>,
+    /// Connections opened by the pools during the measured window.
     opens: u64,
+    /// Highest count of the role's sessions, over the warm-up and the window.
     peak_connections: i64,
+    /// Sessions PostgreSQL counted over the warm-up and the window (a cross-check of `opens`).
     sessions: i64,
+    warmup_opens: u64,
 }
 
 impl Outcome {
@@ -256,14 +264,16 @@ impl Outcome {
         self.errors.values().sum::<usize>() + self.untyped_errors
     }
 
-    /// Misses per request as PostgreSQL counts them (sessions established).
+    /// Misses per request in the measured window (connections opened per request).
     fn misses(&self) -> f64 {
-        self.sessions as f64 / self.requests.max(1) as f64
+        self.opens as f64 / self.requests.max(1) as f64
     }
 }
 
-/// Runs `concurrency` closed-loop tasks for `duration` over `tenants` drawn by `zipf`, sampling
-/// the role's server connections every 10 ms.
+/// Runs `concurrency` closed-loop tasks for `warmup` + `duration` over `tenants` drawn by
+/// `zipf`, measuring the requests that start after the warm-up, and sampling the role's server
+/// connections every 10 ms throughout.
+#[allow(clippy::too_many_arguments)]
 async fn drive(
     fleet: &Fleet,
     admin: &sea_orm::DatabaseConnection,
@@ -271,6 +281,7 @@ async fn drive(
     tenants: (Vec<TenantId>, Arc<Targets>),
     zipf: Option<Zipf>,
     concurrency: usize,
+    warmup: Duration,
     duration: Duration,
 ) -> Result<Outcome> {
     let sessions_before = sessions(admin, fleet).await?;
@@ -279,7 +290,7 @@ async fn drive(
     let housekeeping = pools.spawn_housekeeping();
     let ids = Arc::new(ids);
     let zipf = Arc::new(zipf);
-    let trace = Arc::new(Mutex::new(Vec::<u32>::new()));
+    let trace = Arc::new(Mutex::new(Vec::<(u32, bool)>::new()));
     let stop = Arc::new(AtomicBool::new(false));
 
     let role = fleet.role.clone();
@@ -299,8 +310,15 @@ async fn drive(
         })
     };
 
-    let started = Instant::now();
-    let deadline = started + duration;
+    let warm_end = Instant::now() + warmup;
+    let deadline = warm_end + duration;
+    let warmup_opens = {
+        let pools = pools.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(warm_end.into()).await;
+            pools.stats().opens
+        })
+    };
     let tasks: Vec<_> = (0..concurrency)
         .map(|task| {
             let (pools, ids, zipf, trace) =
@@ -313,14 +331,17 @@ async fn drive(
                         Some(z) => z.sample(rng.next_f64()),
                         None => 0,
                     };
-                    trace.lock().unwrap().push(rank as u32);
                     let t0 = Instant::now();
+                    let measured = t0 >= warm_end;
+                    trace.lock().unwrap().push((rank as u32, measured));
                     let id = (rng.next_f64() * 100.0) as i32 + 1;
                     match request(&pools, ids[rank], id).await {
+                        Ok(()) if !measured => {}
                         Ok(()) => {
                             out.requests += 1;
                             out.latencies_us.push(t0.elapsed().as_micros() as u64);
                         }
+                        Err(_) if !measured => {}
                         Err(e) => {
                             let kind = match e {
                                 PoolError::Exhausted { .. } => "exhausted (503)",
@@ -349,10 +370,11 @@ async fn drive(
             *total.errors.entry(k).or_default() += v;
         }
     }
-    total.elapsed = started.elapsed();
+    total.elapsed = warm_end.elapsed();
     stop.store(true, Ordering::Relaxed);
     total.peak_connections = sampler.await?;
-    total.opens = pools.stats().opens;
+    total.warmup_opens = warmup_opens.await?;
+    total.opens = pools.stats().opens - total.warmup_opens;
     total.trace = std::mem::take(&mut *trace.lock().unwrap());
     housekeeping.abort();
     drop(pools);
@@ -387,22 +409,24 @@ async fn sessions(admin: &sea_orm::DatabaseConnection, fleet: &Fleet) -> Result<
     .await
 }
 
-/// Misses per request of an ideal LRU cache of `capacity` one-connection slots over `trace`.
-fn lru_misses(trace: &[u32], capacity: usize) -> f64 {
+/// Misses per measured request of an ideal LRU cache of `capacity` one-connection slots
+/// replaying `trace` (warmed by the requests of the warm-up).
+fn lru_misses(trace: &[(u32, bool)], capacity: usize) -> f64 {
     let mut cache: VecDeque<u32> = VecDeque::with_capacity(capacity + 1);
-    let mut misses = 0usize;
-    for &t in trace {
+    let (mut misses, mut measured) = (0usize, 0usize);
+    for &(t, in_window) in trace {
+        measured += usize::from(in_window);
         if let Some(pos) = cache.iter().position(|&c| c == t) {
             cache.remove(pos);
         } else {
-            misses += 1;
+            misses += usize::from(in_window);
             if cache.len() == capacity {
                 cache.pop_front();
             }
         }
         cache.push_back(t);
     }
-    misses as f64 / trace.len().max(1) as f64
+    misses as f64 / measured.max(1) as f64
 }
 
 /// The churn ceiling: a request costs 1/H when its tenant is warm and 1/C when it must connect.
@@ -542,6 +566,7 @@ struct Results {
     h: Outcome,
     c: f64,
     room: Outcome,
+    room_lru: f64,
     scarce: Outcome,
     scarce_lru: f64,
     cold: (f64, f64),
@@ -571,6 +596,7 @@ async fn measure(
         conn.close().await?;
     }
     let secs = Duration::from_secs(args.duration);
+    let warmup = Duration::from_secs(args.warmup);
     let k = args.concurrency;
 
     progress("H: one hot tenant (5 connections)");
@@ -584,6 +610,7 @@ async fn measure(
         fleet.tenants(1, 5)?,
         None,
         k,
+        warmup,
         secs,
     )
     .await?;
@@ -605,10 +632,16 @@ async fn measure(
         fleet.tenants(300, 5)?,
         Some(Zipf::new(300, ZIPF_S)),
         k,
+        warmup,
         secs,
     )
     .await?;
-    progress(format!("room for all = {:.0} req/s", room.rps()));
+    let room_lru = lru_misses(&room.trace, 250);
+    progress(format!(
+        "room for all = {:.0} req/s, misses {:.4}/request (ideal LRU {room_lru:.4})",
+        room.rps(),
+        room.misses()
+    ));
 
     progress("scarce: 1000 tenants (1 connection each), budget 40");
     let scarce = drive(
@@ -622,6 +655,7 @@ async fn measure(
         fleet.tenants(1000, 1)?,
         Some(Zipf::new(1000, ZIPF_S)),
         k,
+        warmup,
         secs,
     )
     .await?;
@@ -640,6 +674,7 @@ async fn measure(
         h,
         c,
         room,
+        room_lru,
         scarce,
         scarce_lru,
         cold,
@@ -654,11 +689,14 @@ async fn measure(
              (`{QUERY}`) and releases it. Tenant ids are spread over {DATABASES} databases owned \
              by one SCRAM role (a connection serves one tenant for life either way, so a miss is \
              a real connect). **H** is one hot tenant (5 connections); **C** is `pgbench -C` \
-             (a new connection per transaction) as that role. \"misses/request\" is \
-             `pg_stat_database.sessions` over the bench databases per request; \"peak\" is the \
-             highest count of the role's sessions in `pg_stat_activity`, sampled every 10 ms; \
-             the ideal LRU replays the scarce run's request trace through 40 one-connection \
-             slots.\n\n{table}",
+             (a new connection per transaction) as that role. Each load runs {} s of warm-up \
+             (same pools, not measured), then the measured window. \"misses/request\" is the \
+             pools' connection opens in the window per request in it; \"sessions\" is \
+             `pg_stat_database.sessions` over the bench databases for the whole load (a \
+             cross-check: it should equal the opens); \"peak\" is the highest count of the \
+             role's sessions in `pg_stat_activity`, sampled every 10 ms through the whole load. \
+             The ideal LRU replays the load's own request trace through 250 (room for all) or 40 \
+             (scarce) one-connection slots, warmed by the warm-up's requests.\n\n{table}",
             chrono_date(),
             machine.cpus,
             machine.cpu_model,
@@ -666,6 +704,7 @@ async fn measure(
             machine.durability,
             args.concurrency,
             args.duration,
+            args.warmup,
         );
         bench_doc::write_section(doc, HEADING, &section)?;
         progress(format!("wrote {}", doc.display()));
@@ -701,18 +740,20 @@ fn errors(o: &Outcome) -> String {
 fn report(r: &Results) -> String {
     let h = r.h.rps();
     let mut out = String::from(
-        "| load | req/s | p50 ms | p99 ms | misses/request | opens | peak connections | errors | target |\n\
-         |---|---:|---:|---:|---:|---:|---:|---|---|\n",
+        "| load | req/s | p50 ms | p99 ms | misses/request | opens (warm-up + window) | sessions | peak connections | errors | target |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---|---|\n",
     );
     let mut row = |name: &str, o: &Outcome, target: String| {
         let _ = writeln!(
             out,
-            "| {name} | {:.0} | {:.2} | {:.2} | {:.4} | {} | {} | {} | {target} |",
+            "| {name} | {:.0} | {:.2} | {:.2} | {:.4} | {} + {} | {} | {} | {} | {target} |",
             o.rps(),
             o.percentile_ms(0.5),
             o.percentile_ms(0.99),
             o.misses(),
+            o.warmup_opens,
             o.opens,
+            o.sessions,
             o.peak_connections,
             errors(o),
         );
@@ -722,7 +763,13 @@ fn report(r: &Results) -> String {
     row(
         "**room for all**: 300 tenants × 5, budget 250",
         &r.room,
-        format!("{room_ratio:.2} × H ≥ 0.6 — {}", verdict(room_ratio >= 0.6)),
+        format!(
+            "{room_ratio:.2} × H ≥ 0.6 — {}; m {:.4} vs ideal LRU {:.4}; churn ceiling {:.0}",
+            verdict(room_ratio >= 0.6),
+            r.room.misses(),
+            r.room_lru,
+            churn_ceiling(r.room.misses(), h, r.c),
+        ),
     );
     let m = r.scarce.misses();
     let ceiling = churn_ceiling(m, h, r.c);
@@ -766,8 +813,11 @@ fn report(r: &Results) -> String {
 /// Checks the arithmetic the report relies on (run by `cargo test`).
 fn self_check() {
     // An LRU of 2 over a b a c b: a miss, b miss, a hit, c miss (evicts b), b miss (evicts a).
-    let trace = [0, 1, 0, 2, 1];
+    let trace = [0, 1, 0, 2, 1].map(|t| (t, true));
     assert!((lru_misses(&trace, 2) - 4.0 / 5.0).abs() < 1e-9);
+    // Warm-up requests fill the cache but are not counted: only `2` (a miss) and `0` (a hit).
+    let warmed = [(0, false), (1, false), (2, true), (0, true)];
+    assert!((lru_misses(&warmed, 3) - 1.0 / 2.0).abs() < 1e-9);
     // All warm: the ceiling is H; all cold: it is C.
     assert!((churn_ceiling(0.0, 1000.0, 100.0) - 1000.0).abs() < 1e-9);
     assert!((churn_ceiling(1.0, 1000.0, 100.0) - 100.0).abs() < 1e-9);

@@ -144,11 +144,21 @@ impl<S> State<S> {
             self.server(target.server, budget).permits += 1;
             return Plan::Open(generation);
         }
-        match self.take_lru_idle(target.server, tenant) {
+        // Breadth, not depth: a tenant that already holds connections may take another tenant's
+        // spare one, never its last (that would turn its next request into a connect); it
+        // waits for one of its own instead.
+        let holds = slots.leased + slots.connecting > 0;
+        match self.take_idle_victim(target.server, tenant, holds) {
             Some(victim) => {
                 let slots = self.tenants.get_mut(&tenant).expect("inserted above");
                 slots.connecting += 1;
                 Plan::Steal(victim, generation)
+            }
+            None if holds => {
+                let slots = self.tenants.get_mut(&tenant).expect("inserted above");
+                let (waiter, woken) = oneshot::channel();
+                slots.waiters.push_back(waiter);
+                Plan::Wait(woken)
             }
             None => {
                 let (waiter, woken) = oneshot::channel();
@@ -158,14 +168,26 @@ impl<S> State<S> {
         }
     }
 
-    /// Removes the server's least recently used idle slot of a tenant other than `except`.
-    fn take_lru_idle(&mut self, server: ServerKey, except: TenantId) -> Option<S> {
+    /// Removes an idle slot of the server from a tenant other than `except`: breadth first, the
+    /// least recently used idle slot of a tenant that holds others goes before any tenant's last
+    /// one (which would make that tenant's next request a connect); then, unless `spare_only`,
+    /// the least recently used.
+    fn take_idle_victim(
+        &mut self,
+        server: ServerKey,
+        except: TenantId,
+        spare_only: bool,
+    ) -> Option<S> {
         let (victim, _) = self
             .tenants
             .iter()
             .filter(|(id, s)| **id != except && s.server == server && !s.idle.is_empty())
-            .map(|(id, s)| (*id, s.idle[0].since))
-            .min_by_key(|(_, since)| *since)?;
+            .filter(|(_, s)| !spare_only || s.leased + s.idle.len() > 1)
+            .map(|(id, s)| {
+                let last_one = s.leased + s.idle.len() == 1;
+                (*id, (last_one, s.idle[0].since))
+            })
+            .min_by_key(|(_, key)| *key)?;
         let slots = self.tenants.get_mut(&victim)?;
         let slot = slots.idle.remove(0).slot;
         Some(slot)
@@ -378,6 +400,42 @@ mod tests {
         assert!(matches!(state.plan(a, &t, 2), Plan::Wait(_)));
         state.release(b, gb, slot());
         assert_eq!(state.census()[0].1, 2, "permits never exceed the budget");
+    }
+
+    #[test]
+    fn a_steal_takes_a_spare_slot_before_a_tenant_s_last_one() {
+        let mut state: State = State::default();
+        let (lone, busy, newcomer) = (TenantId::new(), TenantId::new(), TenantId::new());
+        let t = target(1, 5);
+        // `lone` holds one slot, idle the longest; `busy` holds two, idle since.
+        let gl = open(&mut state, lone, &t, 3);
+        state.release(lone, gl, 1);
+        let gb = open(&mut state, busy, &t, 3);
+        open(&mut state, busy, &t, 3);
+        state.release(busy, gb, 2);
+        state.release(busy, gb, 3);
+        match state.plan(newcomer, &t, 3) {
+            Plan::Steal(victim, _) => assert_ne!(victim, 1, "a tenant's last slot is kept"),
+            _ => panic!("expected a steal"),
+        }
+        assert!(
+            matches!(state.plan(lone, &t, 3), Plan::Take(1, _)),
+            "`lone` is still warm"
+        );
+    }
+
+    #[test]
+    fn a_tenant_that_holds_connections_never_takes_another_tenant_s_last_one() {
+        let mut state: State = State::default();
+        let (warm, other, newcomer) = (TenantId::new(), TenantId::new(), TenantId::new());
+        let t = target(1, 5);
+        open(&mut state, warm, &t, 2);
+        let go = open(&mut state, other, &t, 2);
+        state.release(other, go, 7);
+        // Budget full: `warm` (one leased) waits for its own; `other` keeps its only slot.
+        assert!(matches!(state.plan(warm, &t, 2), Plan::Wait(_)));
+        // A tenant with no connection at all may take it (it would miss either way).
+        assert!(matches!(state.plan(newcomer, &t, 2), Plan::Steal(7, _)));
     }
 
     #[test]
