@@ -64,12 +64,14 @@ pub(crate) enum Wake<S> {
 type Waiter<S> = oneshot::Sender<Wake<S>>;
 
 /// Wakes the oldest waiter still waiting with `Retry` (a waiter that gave up is skipped).
-fn retry_one<S>(waiters: &mut VecDeque<Waiter<S>>) {
+/// Returns whether one was woken.
+fn retry_one<S>(waiters: &mut VecDeque<Waiter<S>>) -> bool {
     while let Some(waiter) = waiters.pop_front() {
         if waiter.send(Wake::Retry).is_ok() {
-            return;
+            return true;
         }
     }
+    false
 }
 
 /// What an acquire should do next.
@@ -312,9 +314,20 @@ impl<S> State<S> {
     }
 
     /// Wakes the server's oldest waiter (one: the others stay in line).
+    ///
+    /// With nobody in the server's line, a tenant of the server waiting for one of its own slots
+    /// while below its maximum (it held slots, so it took no one's last one) is woken instead: a
+    /// freed permit lets it open one.
     fn wake(&mut self, server: ServerKey) {
-        if let Some(srv) = self.servers.get_mut(&server) {
-            retry_one(&mut srv.waiters);
+        if let Some(srv) = self.servers.get_mut(&server)
+            && retry_one(&mut srv.waiters)
+        {
+            return;
+        }
+        if let Some(s) = self.tenants.values_mut().find(|s| {
+            s.server == server && !s.waiters.is_empty() && s.leased + s.connecting < s.max_now()
+        }) {
+            retry_one(&mut s.waiters);
         }
     }
 
@@ -436,6 +449,22 @@ mod tests {
         assert!(matches!(state.plan(warm, &t, 2), Plan::Wait(_)));
         // A tenant with no connection at all may take it (it would miss either way).
         assert!(matches!(state.plan(newcomer, &t, 2), Plan::Steal(7, _)));
+    }
+
+    #[test]
+    fn a_freed_permit_wakes_a_tenant_waiting_for_its_own_slots_below_its_maximum() {
+        let mut state: State = State::default();
+        let (warm, other) = (TenantId::new(), TenantId::new());
+        let t = target(1, 5);
+        open(&mut state, warm, &t, 2);
+        open(&mut state, other, &t, 2);
+        let mut woken = waiting(state.plan(warm, &t, 2));
+        assert!(woken.try_recv().is_err(), "waiting");
+        // `other`'s slot is closed (evicted, reaped): its permit frees, and `warm` may open.
+        state.discard(other);
+        state.closed(Some(uuid::Uuid::from_u128(1)));
+        assert!(matches!(woken.try_recv(), Ok(Wake::Retry)));
+        assert!(matches!(state.plan(warm, &t, 2), Plan::Open(_)));
     }
 
     #[test]
