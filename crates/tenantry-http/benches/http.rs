@@ -56,13 +56,13 @@ use tenantry_app::LedgerType;
 use tenantry_app::entity::ledger;
 use tenantry_core::settings::DatabaseUrl;
 use tenantry_core::vault::{KeyRing, Vault, hash_password};
-use tenantry_core::{Email, ServerName, Settings, Subdomain, TenantId};
+use tenantry_core::{DbServerId, Email, ServerName, Settings, Subdomain, TenantId};
 use tenantry_http::auth::Claims;
 use tenantry_http::{ApiError, Application, REQUEST_ID_HEADER, TenantRootSpan};
 use tenantry_pool::{PoolConfig, PoolError, PoolStats, TargetResolver, TenantPools, TenantTarget};
 use tenantry_provision::{CreateTenant, Provisioner};
 use tenantry_registry::entity::tenant;
-use tenantry_registry::{NewServer, Registry, ServerDialect};
+use tenantry_registry::{NewServer, NewTenant, Registry, ServerDialect, TenantStatus};
 use tenantry_test_utils::TestDb;
 use tenantry_test_utils::bench_doc::{Machine, machine};
 use tracing_actix_web::{RequestId, TracingLogger};
@@ -80,7 +80,8 @@ const WRK_TIMEOUT: &str = "2s";
 const TOKEN_KEY_LABEL: &[u8] = b"tenantry/tenant-api/jwt/v1";
 
 const USAGE: &str = "usage: http [--threads N] [--connections N] [--duration SECS] \
-                     [--rounds N] [--warmup SECS] [--tenants N] [--plan ID] [--doc FILE]";
+                     [--rounds N] [--warmup SECS] [--tenants N] [--plan ID] \
+                     [--memory-tenants N] [--doc FILE]";
 
 #[derive(Debug, Clone)]
 struct Args {
@@ -95,6 +96,8 @@ struct Args {
     tenants: usize,
     /// The tenants' plan: its `max_connections` sizes every pool.
     plan: String,
+    /// Tenants registered for the memory figure; 0 skips it.
+    memory_tenants: usize,
     doc: Option<PathBuf>,
 }
 
@@ -109,6 +112,7 @@ impl Default for Args {
             warmup: 3,
             tenants: 8,
             plan: "standard".into(),
+            memory_tenants: 10_000,
             doc: None,
         }
     }
@@ -130,6 +134,11 @@ impl Args {
             ("--rounds", self.rounds as u64, d.rounds as u64),
             ("--warmup", self.warmup, d.warmup),
             ("--tenants", self.tenants as u64, d.tenants as u64),
+            (
+                "--memory-tenants",
+                self.memory_tenants as u64,
+                d.memory_tenants as u64,
+            ),
         ] {
             if value != default {
                 let _ = write!(out, " {name} {value}");
@@ -165,6 +174,11 @@ fn parse_args(raw: impl IntoIterator<Item = String>) -> Result<Args> {
             "--warmup" => args.warmup = value("--warmup")?.parse().context("--warmup")?,
             "--tenants" => args.tenants = value("--tenants")?.parse().context("--tenants")?,
             "--plan" => args.plan = value("--plan")?,
+            "--memory-tenants" => {
+                args.memory_tenants = value("--memory-tenants")?
+                    .parse()
+                    .context("--memory-tenants")?
+            }
             "--doc" => args.doc = Some(value("--doc")?.into()),
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -768,6 +782,99 @@ struct Results {
     workers: usize,
     max_connections: u32,
     measured: Measured,
+    memory: Option<Memory>,
+}
+
+/// Resident memory with many registered tenants (DESIGN §4: 10,000 tenants, < 150 MB).
+struct Memory {
+    tenants: usize,
+    before_mib: f64,
+    after_mib: f64,
+}
+
+/// This process's resident set, in MiB (`VmRSS`).
+fn rss_mib() -> Result<f64> {
+    let status = std::fs::read_to_string("/proc/self/status")?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .context("no VmRSS in /proc/self/status")?;
+    Ok(kb / 1024.0)
+}
+
+/// Registers `n` active tenants (registry rows, sealed secrets, no databases), then sends one
+/// request to each tenant's Host: the application resolves every one of them (its Host →
+/// tenant cache then holds them all) and answers 401, as no token is sent. Measures this
+/// process's RSS before and after the requests.
+async fn registered_tenants_memory(
+    registry: &Registry,
+    server: Option<DbServerId>,
+    app_port: u16,
+    n: usize,
+    run_id: &str,
+) -> Result<Memory> {
+    use futures::{StreamExt as _, TryStreamExt as _};
+    progress(format!("memory: registering {n} tenants (rows only)"));
+    futures::stream::iter(0..n)
+        .map(|i| async move {
+            let id = TenantId::new();
+            let name = format!("m{i}-{run_id}");
+            registry
+                .reserve_tenant(NewTenant {
+                    id,
+                    subdomain: Subdomain::parse(&name, &[])?,
+                    name: name.clone(),
+                    plan_id: "standard".into(),
+                    db_server_id: server,
+                    db_name: format!("t_{}", name.replace('-', "_")),
+                    db_user: Some(format!("t_{}", name.replace('-', "_"))),
+                    db_password: Some(SecretString::from(format!("unused-{name}"))),
+                    storage_limit_mb: None,
+                })
+                .await?;
+            registry
+                .set_tenant_status(id, TenantStatus::Active, None)
+                .await?;
+            Ok::<_, anyhow::Error>(())
+        })
+        .buffer_unordered(16)
+        .try_collect::<Vec<()>>()
+        .await?;
+    let before_mib = rss_mib()?;
+    progress(format!("memory: one request to each of the {n} tenants"));
+    let client = reqwest::Client::new();
+    futures::stream::iter(0..n)
+        .map(|i| {
+            let client = client.clone();
+            async move {
+                let host = format!("m{i}-{run_id}.localhost");
+                let res = client
+                    .get(format!("http://127.0.0.1:{app_port}{PATH}"))
+                    .header("host", &host)
+                    .send()
+                    .await?;
+                ensure!(
+                    res.status() == 401,
+                    "{host}: expected 401 without a token, got {}",
+                    res.status()
+                );
+                Ok(())
+            }
+        })
+        .buffer_unordered(32)
+        .try_collect::<Vec<()>>()
+        .await?;
+    let after_mib = rss_mib()?;
+    progress(format!(
+        "memory: RSS {before_mib:.1} MiB before the requests, {after_mib:.1} MiB after"
+    ));
+    Ok(Memory {
+        tenants: n,
+        before_mib,
+        after_mib,
+    })
 }
 
 async fn run(args: Args) -> Result<()> {
@@ -872,7 +979,7 @@ async fn run(args: Args) -> Result<()> {
         }
         // Tenantry, the shared pool and the by-id pools all connect as the hot tenant's role.
         make_room_for_baseline(&admin_url, &tenants[0], 3 * max_connections).await?;
-        measure(
+        let measured = measure(
             &args,
             &wrk,
             workers,
@@ -884,7 +991,15 @@ async fn run(args: Args) -> Result<()> {
             &mut fixed_handles,
             settle,
         )
-        .await
+        .await?;
+        let memory = match args.memory_tenants {
+            0 => None,
+            n => {
+                let server = tenants[0].db_server_id.map(DbServerId::from);
+                Some(registered_tenants_memory(&registry, server, app_port, n, &run_id).await?)
+            }
+        };
+        Ok::<_, anyhow::Error>((measured, memory))
     }
     .await;
 
@@ -912,7 +1027,7 @@ async fn run(args: Args) -> Result<()> {
     }
     drop(cleaner);
     drop(master);
-    let measured = outcome?;
+    let (measured, memory) = outcome?;
 
     let results = Results {
         args,
@@ -920,6 +1035,7 @@ async fn run(args: Args) -> Result<()> {
         workers,
         max_connections,
         measured,
+        memory,
     };
     let table = report(&results);
     println!("{table}");
@@ -1417,6 +1533,20 @@ fn report(r: &Results) -> String {
          check both sides do {:.2} µs.",
         i.resolve_us, i.lease_us, i.token_us
     );
+    if let Some(mem) = &r.memory {
+        let _ = writeln!(
+            out,
+            "Memory: resolving {} registered tenants (one request to each Host, answered 401 \
+             without a token; the Host → tenant cache then holds them all) grew this process's \
+             RSS by {:.1} MiB ({:.0} → {:.0} MiB). The process is the whole benchmark — four \
+             servers, their pools, the test client and the requests before — so its absolute RSS \
+             is not `serve`'s.",
+            mem.tenants,
+            mem.after_mib - mem.before_mib,
+            mem.before_mib,
+            mem.after_mib,
+        );
+    }
     if !m.failures.is_empty() {
         let _ = writeln!(
             out,
