@@ -121,18 +121,12 @@ impl TenantPools {
 
     /// Leases a connection to `tenant`'s database, as its own role. Drop it to give it back.
     pub async fn acquire(&self, tenant: TenantId) -> Result<TenantConnection, PoolError> {
-        if let Some(err) = self.failures.get(&tenant).await {
-            Counters::bump(&self.inner.counters.fast_failures);
-            return Err(err);
-        }
-        let resolver = self.resolver.clone();
-        let target = self
-            .targets
-            .try_get_with(tenant, async move {
-                resolver.resolve(tenant).await.map(Arc::new)
-            })
-            .await
-            .map_err(|e| (*e).clone())?;
+        // A cached target is never one that failed (a failure invalidates it): one lookup on
+        // the hot path.
+        let target = match self.targets.get(&tenant).await {
+            Some(target) => target,
+            None => self.resolve(tenant).await?,
+        };
 
         let config = &self.inner.config;
         let deadline = Instant::now() + config.acquire_timeout;
@@ -189,6 +183,22 @@ impl TenantPools {
                 Err(OpenError::Unavailable(e)) => return Err(e),
             }
         }
+    }
+
+    /// A tenant not in the cache: refused at once if it failed a moment ago, else resolved
+    /// (single-flight) and cached.
+    async fn resolve(&self, tenant: TenantId) -> Result<Arc<TenantTarget>, PoolError> {
+        if let Some(err) = self.failures.get(&tenant).await {
+            Counters::bump(&self.inner.counters.fast_failures);
+            return Err(err);
+        }
+        let resolver = self.resolver.clone();
+        self.targets
+            .try_get_with(tenant, async move {
+                resolver.resolve(tenant).await.map(Arc::new)
+            })
+            .await
+            .map_err(|e| (*e).clone())
     }
 
     /// Opens a slot on a permit already counted for `tenant` (fresh, or taken from `victim`,
