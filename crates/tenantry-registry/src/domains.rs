@@ -5,11 +5,12 @@
 use chrono::Utc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DbErr, EntityTrait, JoinType, QueryFilter,
-    QuerySelect, RelationTrait as _, Set,
+    QuerySelect, RelationTrait as _, Set, TransactionTrait,
 };
 use tenantry_core::{DomainName, TenantId};
 use uuid::Uuid;
 
+use crate::changes::{ChangeKind, record};
 use crate::entity::{tenant, tenant_domain};
 use crate::{Registry, RegistryError, TenantStatus};
 
@@ -29,33 +30,46 @@ impl Registry {
             });
         }
         let now = Utc::now();
-        tenant_domain::ActiveModel {
+        let txn = self.db.begin().await?;
+        let added = tenant_domain::ActiveModel {
             id: Set(Uuid::now_v7()),
             tenant_id: Set(tenant.as_uuid()),
             domain: Set(domain.as_str().to_owned()),
             verified_at: Set(verified.then_some(now)),
             created_at: Set(now),
         }
-        .insert(&self.db)
+        .insert(&txn)
         .await
-        .map_err(|e| RegistryError::conflict_or_db(e, || format!("domain {domain}")))
+        .map_err(|e| RegistryError::conflict_or_db(e, || format!("domain {domain}")))?;
+        record(&txn, tenant, None, ChangeKind::Domains).await?;
+        txn.commit().await?;
+        Ok(added)
     }
 
     /// Marks a domain verified (after its ownership check succeeded).
     pub async fn verify_tenant_domain(&self, domain: &DomainName) -> Result<(), RegistryError> {
-        let result = tenant_domain::Entity::update_many()
+        // The write comes first, so a SQLite transaction never has to upgrade a read lock.
+        let txn = self.db.begin().await?;
+        tenant_domain::Entity::update_many()
             .col_expr(
                 tenant_domain::Column::VerifiedAt,
                 sea_orm::sea_query::Expr::value(Some(Utc::now())),
             )
             .filter(tenant_domain::Column::Domain.eq(domain.as_str()))
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
-        if result.rows_affected == 0 {
+        let owner = tenant_domain::Entity::find()
+            .filter(tenant_domain::Column::Domain.eq(domain.as_str()))
+            .one(&txn)
+            .await?;
+        // Domains are unique: no row now means the update touched none.
+        let Some(owner) = owner else {
             return Err(RegistryError::NotFound {
                 what: format!("domain {domain}"),
             });
-        }
+        };
+        record(&txn, owner.tenant_id.into(), None, ChangeKind::Domains).await?;
+        txn.commit().await?;
         Ok(())
     }
 

@@ -3,10 +3,12 @@
 //!
 //! [`Registry`] is the only door to the master database. Its methods are grouped by table in the
 //! modules below; each returns [`RegistryError`]. Secrets go in and out through the vault, so the
-//! master only ever holds ciphertext.
+//! master only ever holds ciphertext. Mutations that caches in other processes depend on also
+//! append to the change feed in the same transaction (`changes`).
 
 mod admins;
 mod audit;
+mod changes;
 mod domains;
 pub mod entity;
 mod error;
@@ -25,6 +27,9 @@ use tenantry_core::vault::Vault;
 use tenantry_migrate::MigrationSource;
 
 pub use audit::AuditEntry;
+pub use changes::{
+    CHANGE_CHANNEL, Change, ChangeBatch, ChangeKind, ChangeListener, DirectoryEntry,
+};
 pub use entity::enums::{AdminRole, OperationState, ServerDialect, ServerState, TenantStatus};
 pub use error::RegistryError;
 pub use servers::{NewServer, admin_secret_context};

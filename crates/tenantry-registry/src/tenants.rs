@@ -9,6 +9,7 @@ use tenantry_core::ids::{DbServerId, Subdomain, TenantId};
 use tenantry_core::vault::{SealedSecret, SecretContext};
 use uuid::Uuid;
 
+use crate::changes::{ChangeKind, record};
 use crate::entity::{plan, tenant};
 use crate::{Registry, RegistryError, TenantStatus};
 
@@ -37,10 +38,15 @@ impl Registry {
     /// `Conflict` (the partial unique index decides, so two concurrent creates cannot both win).
     pub async fn reserve_tenant(&self, new: NewTenant) -> Result<tenant::Model, RegistryError> {
         let subdomain = new.subdomain.clone();
-        self.provisioning_row(new)?
-            .insert(&self.db)
+        let row = self.provisioning_row(new)?;
+        let txn = self.db.begin().await?;
+        let tenant = row
+            .insert(&txn)
             .await
-            .map_err(|e| RegistryError::conflict_or_db(e, || format!("tenant {subdomain}")))
+            .map_err(|e| RegistryError::conflict_or_db(e, || format!("tenant {subdomain}")))?;
+        record(&txn, tenant.id.into(), None, ChangeKind::Created).await?;
+        txn.commit().await?;
+        Ok(tenant)
     }
 
     /// Writes the operation that records a creation and the tenant row it reserves, in one
@@ -61,6 +67,7 @@ impl Registry {
             .insert(&txn)
             .await
             .map_err(|e| RegistryError::conflict_or_db(e, || format!("tenant {subdomain}")))?;
+        record(&txn, tenant.id.into(), None, ChangeKind::Created).await?;
         txn.commit().await?;
         Ok((tenant, operation))
     }
@@ -170,9 +177,13 @@ impl Registry {
                 what: format!("tenant {id}"),
             });
         }
-        if status == TenantStatus::Deleted {
+        let kind = if status == TenantStatus::Deleted {
             crate::domains::release_domains(&txn, id).await?;
-        }
+            ChangeKind::Deleted
+        } else {
+            ChangeKind::Status
+        };
+        record(&txn, id, None, kind).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -204,7 +215,7 @@ impl Registry {
         audit: crate::AuditEntry,
     ) -> Result<(), RegistryError> {
         let txn = self.db.begin().await?;
-        tenant::Entity::update_many()
+        let activated = tenant::Entity::update_many()
             .col_expr(tenant::Column::Status, Expr::value(TenantStatus::Active))
             .col_expr(tenant::Column::SchemaVersion, Expr::value(schema_version))
             .col_expr(
@@ -215,8 +226,13 @@ impl Registry {
             .filter(tenant::Column::Id.eq(id.as_uuid()))
             .filter(tenant::Column::Status.eq(TenantStatus::Provisioning))
             .exec(&txn)
-            .await?;
+            .await?
+            .rows_affected
+            > 0;
         crate::audit::insert(&txn, audit).await?;
+        if activated {
+            record(&txn, id, None, ChangeKind::Status).await?;
+        }
         txn.commit().await?;
         Ok(())
     }
@@ -224,12 +240,19 @@ impl Registry {
     /// Removes a tenant row that never became active (rollback of a failed provisioning).
     /// Refuses to touch a row in any other status.
     pub async fn remove_unprovisioned_tenant(&self, id: TenantId) -> Result<bool, RegistryError> {
-        let result = tenant::Entity::delete_many()
+        let txn = self.db.begin().await?;
+        let removed = tenant::Entity::delete_many()
             .filter(tenant::Column::Id.eq(id.as_uuid()))
             .filter(tenant::Column::Status.eq(TenantStatus::Provisioning))
-            .exec(&self.db)
-            .await?;
-        Ok(result.rows_affected > 0)
+            .exec(&txn)
+            .await?
+            .rows_affected
+            > 0;
+        if removed {
+            record(&txn, id, None, ChangeKind::Deleted).await?;
+        }
+        txn.commit().await?;
+        Ok(removed)
     }
 
     /// Opens the tenant role's sealed password, if it has one.

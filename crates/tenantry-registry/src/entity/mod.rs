@@ -8,5 +8,7 @@ pub mod db_server;
 pub mod enums;
 pub mod operation;
 pub mod plan;
+pub mod registry_change;
+pub mod registry_change_floor;
 pub mod tenant;
 pub mod tenant_domain;
