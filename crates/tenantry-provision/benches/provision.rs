@@ -162,7 +162,8 @@ struct Server {
     admin: PgConnection,
     url: Url,
     psql: PathBuf,
-    schema: PathBuf,
+    /// The real tenant migrations for PostgreSQL, in version order.
+    schema: Vec<PathBuf>,
 }
 
 impl Server {
@@ -180,7 +181,7 @@ impl Server {
         Ok(())
     }
 
-    /// `psql -X -q -v ON_ERROR_STOP=1 -d <db> [-c <first>] -f <schema>`.
+    /// `psql -X -q -v ON_ERROR_STOP=1 -d <db> [-c <first>] -f <V1> -f <V2> ...`.
     async fn psql_schema(&self, database: &str, first: Option<&str>) -> Result<()> {
         let mut cmd = tokio::process::Command::new(&self.psql);
         cmd.args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-d"])
@@ -188,9 +189,10 @@ impl Server {
         if let Some(sql) = first {
             cmd.args(["-c", sql]);
         }
+        for file in &self.schema {
+            cmd.arg("-f").arg(file);
+        }
         let out = cmd
-            .arg("-f")
-            .arg(&self.schema)
             .stdin(std::process::Stdio::null())
             .output()
             .await
@@ -299,9 +301,15 @@ async fn run(args: Args) -> Result<()> {
         .ok()
         .filter(|u| !u.is_empty())
         .context("TENANTRY_TEST_PG_BIN is not set: run `scripts/bench provision`")?;
-    let schema = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../migrations-tenant/postgres/V1__accounting.sql");
-    ensure!(schema.is_file(), "no schema at {}", schema.display());
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../migrations-tenant/postgres");
+    let schema: Vec<PathBuf> = tenantry_app::MIGRATIONS
+        .migrations(MigrateDialect::Postgres)?
+        .iter()
+        .map(|m| dir.join(format!("V{}__{}.sql", m.version(), m.name())))
+        .collect();
+    for file in &schema {
+        ensure!(file.is_file(), "no migration at {}", file.display());
+    }
     let mut server = Server {
         admin: PgConnection::connect(&url)
             .await
@@ -928,12 +936,12 @@ fn section(r: &Results, table: &str) -> String {
          server in one run. Each round measures one of each, starting from a `CHECKPOINT` \
          (untimed) and rotating their order, so write-back and other drift hit each alike; \
          \"paired\" is the median of the per-round ratios. **Baseline** = `CREATE DATABASE` on an \
-         open admin connection + `psql -X -q -v ON_ERROR_STOP=1 -d <db> -f \
-         migrations-tenant/postgres/V1__accounting.sql` (its own process and connection; each \
-         statement autocommits), timed together. **Tenantry** = `Provisioner::create` end to end, \
+         open admin connection + `psql -X -q -v ON_ERROR_STOP=1 -d <db> -f … -f …` over the \
+         files of `migrations-tenant/postgres/` in version order (its own process and connection; \
+         each statement autocommits), timed together. **Tenantry** = `Provisioner::create` end to end, \
          its master a fresh database on the same server: reserve (operation + tenant rows) → role \
          (SCRAM verifier) → database (+ `REVOKE CONNECT`) → migrate (connect as the tenant role \
-         over SCRAM, refinery, one transaction) → seed → activate (schema version, audit row, \
+         over SCRAM, refinery, one transaction per migration) → seed → activate (schema version, audit row, \
          status); each step is recorded in the master, which commits with fsync. Per-step figures \
          come from `Created::timings`. **Template** = a database kept at the schema (tables owned \
          by a template role), copied with `CREATE DATABASE … TEMPLATE` + `ALTER DATABASE … \

@@ -190,7 +190,7 @@ async fn listing_names_tenant_files_only() {
     );
 }
 
-/// Tenant migrations V1 (the real schema) + V2 (a fixture).
+/// The real tenant migrations + one fixture migration (as `common::TENANT_V2`).
 static TENANT_V2: tenantry_migrate::MigrationSource =
     tenantry_migrate::embed!("tests/fixtures/tenant-v2");
 

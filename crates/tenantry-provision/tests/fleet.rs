@@ -4,8 +4,9 @@
 
 mod common;
 
-use common::{Env, TENANT_V2};
+use common::{Env, TENANT_V2, TENANT_V3, latest};
 use sea_orm::ConnectionTrait;
+use tenantry_app::MIGRATIONS;
 use tenantry_provision::fleet::{FleetOptions, FleetOutcome};
 use tenantry_registry::TenantStatus;
 use tenantry_test_utils::Dialect;
@@ -17,6 +18,39 @@ const ALL: FleetOptions = FleetOptions {
 };
 
 fn noop(_: &tenantry_provision::fleet::TenantMigration) {}
+
+/// The fixture sets are the real tenant migrations, byte for byte (refinery checks checksums),
+/// followed by one (`TENANT_V2`) and two (`TENANT_V3`) test-only migrations: a new real
+/// migration must be added to the fixtures and the test ones renumbered after it.
+#[test]
+fn fixtures_are_the_real_migrations_plus_one_and_two_releases() {
+    for dialect in [
+        tenantry_migrate::Dialect::Postgres,
+        tenantry_migrate::Dialect::Sqlite,
+    ] {
+        let key = |source: &tenantry_migrate::MigrationSource| -> Vec<(i32, String, u64)> {
+            source
+                .migrations(dialect)
+                .unwrap()
+                .iter()
+                .map(|m| (m.version(), m.name().to_owned(), m.checksum()))
+                .collect()
+        };
+        let (real, v2, v3) = (key(&MIGRATIONS), key(&TENANT_V2), key(&TENANT_V3));
+        assert!(!real.is_empty(), "{dialect}");
+        assert_eq!(v2.len(), real.len() + 1, "{dialect}: {v2:?}");
+        assert_eq!(v2[..real.len()], real[..], "{dialect}");
+        assert_eq!(v3.len(), v2.len() + 1, "{dialect}: {v3:?}");
+        assert_eq!(v3[..v2.len()], v2[..], "{dialect}");
+    }
+    assert_eq!(
+        (
+            latest(&MIGRATIONS).map(|v| v + 1),
+            latest(&MIGRATIONS).map(|v| v + 2)
+        ),
+        (latest(&TENANT_V2), latest(&TENANT_V3))
+    );
+}
 
 #[tokio::test]
 async fn fleet_of_200_skips_by_registry_migrates_and_isolates_a_broken_tenant() {
@@ -40,7 +74,8 @@ async fn fleet_of_200_skips_by_registry_migrates_and_isolates_a_broken_tenant() 
     assert_eq!(report.connections_opened, 0);
     assert_eq!(report.count(|o| *o == FleetOutcome::UpToDate), 200);
 
-    // One tenant broken before the new release: V2 alters `ledgers`, which it no longer has.
+    // One tenant broken before the new release: its migration alters `ledgers`, which it no
+    // longer has.
     let broken = env.registry.find_tenant("fleet-007").await.unwrap();
     let conn = p.connect_tenant(&broken).await.unwrap();
     conn.execute_unprepared("DROP TABLE voucher_lines; DROP TABLE ledgers;")
@@ -79,10 +114,13 @@ async fn fleet_of_200_skips_by_registry_migrates_and_isolates_a_broken_tenant() 
         .iter()
         .find(|t| matches!(t.outcome, FleetOutcome::Failed(_)))
         .unwrap();
-    assert_eq!((failed.tenant.as_str(), failed.to), ("fleet-007", Some(1)));
+    assert_eq!(
+        (failed.tenant.as_str(), failed.to),
+        ("fleet-007", latest(&MIGRATIONS))
+    );
 
     let recorded = env.registry.find_tenant("fleet-007").await.unwrap();
-    assert_eq!(recorded.schema_version, Some(1));
+    assert_eq!(recorded.schema_version, latest(&MIGRATIONS));
     assert!(
         recorded
             .migration_error
@@ -93,7 +131,7 @@ async fn fleet_of_200_skips_by_registry_migrates_and_isolates_a_broken_tenant() 
     let healthy = env.registry.find_tenant("fleet-008").await.unwrap();
     assert_eq!(
         (healthy.schema_version, healthy.migration_error),
-        (Some(2), None)
+        (latest(&TENANT_V2), None)
     );
 
     // A re-run resumes: only the broken tenant is attempted again.
@@ -169,7 +207,7 @@ async fn reactivation_catches_up_the_schema_fleet_migration_skipped() {
     for name in ["behind", "broken"] {
         env.create(&p, name).await;
     }
-    // `broken` loses the table V2 alters, as in the fleet test above.
+    // `broken` loses the table the new release alters, as in the fleet test above.
     let broken = env.registry.find_tenant("broken").await.unwrap();
     let conn = p.connect_tenant(&broken).await.unwrap();
     conn.execute_unprepared("DROP TABLE voucher_lines; DROP TABLE ledgers;")
@@ -180,7 +218,7 @@ async fn reactivation_catches_up_the_schema_fleet_migration_skipped() {
         p.suspend(name, "unpaid", "test").await.unwrap();
     }
 
-    // A release adds V2; the fleet run cannot reach the suspended tenants.
+    // A release adds a migration; the fleet run cannot reach the suspended tenants.
     let v2 = env.provisioner().with_migrations(&TENANT_V2);
     let fleet = v2
         .migrate_tenants(env.registry.list_tenants(None).await.unwrap(), ALL, &noop)
@@ -197,7 +235,11 @@ async fn reactivation_catches_up_the_schema_fleet_migration_skipped() {
     let m = back.migration.as_ref().expect("a catch-up was needed");
     assert_eq!(
         (m.from, m.to, &m.outcome),
-        (Some(1), Some(2), &FleetOutcome::Migrated)
+        (
+            latest(&MIGRATIONS),
+            latest(&TENANT_V2),
+            &FleetOutcome::Migrated
+        )
     );
     assert!(!back.migration_failed());
     assert_eq!(
@@ -205,12 +247,12 @@ async fn reactivation_catches_up_the_schema_fleet_migration_skipped() {
             back.tenant.schema_version,
             back.tenant.migration_error.as_deref()
         ),
-        (Some(2), None)
+        (latest(&TENANT_V2), None)
     );
     let conn = v2.connect_tenant(&back.tenant).await.unwrap();
     conn.execute_unprepared("SELECT note FROM ledgers LIMIT 1")
         .await
-        .expect("V2's column exists");
+        .expect("the new release's column exists");
     conn.close().await.unwrap();
 
     let back = v2.reactivate("broken", "test").await.unwrap();
@@ -222,7 +264,7 @@ async fn reactivation_catches_up_the_schema_fleet_migration_skipped() {
     );
     let recorded = env.registry.find_tenant("broken").await.unwrap();
     assert_eq!(recorded.status, TenantStatus::Active);
-    assert_eq!(recorded.schema_version, Some(1));
+    assert_eq!(recorded.schema_version, latest(&MIGRATIONS));
     assert!(
         recorded
             .migration_error
@@ -277,7 +319,10 @@ async fn migrations_of_one_tenant_never_overlap() {
     assert_eq!(first.count(|o| *o == FleetOutcome::Busy), 1, "{first:?}");
     assert_eq!(first.count(|o| *o == FleetOutcome::Migrated), 11);
     let left = env.registry.find_tenant("one-00").await.unwrap();
-    assert_eq!((left.schema_version, left.migration_error), (Some(1), None));
+    assert_eq!(
+        (left.schema_version, left.migration_error),
+        (latest(&MIGRATIONS), None)
+    );
     env.registry
         .finish_operation(hold.id, tenantry_registry::OperationState::Succeeded, None)
         .await
@@ -294,7 +339,7 @@ async fn migrations_of_one_tenant_never_overlap() {
     assert_eq!(rerun.count(|o| *o == FleetOutcome::UpToDate), 11);
 
     // A third release, run by two processes at once from the same listing.
-    let v3 = env.provisioner().with_migrations(&common::TENANT_V3);
+    let v3 = env.provisioner().with_migrations(&TENANT_V3);
     let listing = tenants().await;
     let (a, b) = tokio::join!(
         v3.migrate_tenants(listing.clone(), ALL, &noop),
@@ -325,7 +370,7 @@ async fn migrations_of_one_tenant_never_overlap() {
     for t in tenants().await {
         assert_eq!(
             (t.schema_version, t.migration_error),
-            (Some(3), None),
+            (latest(&TENANT_V3), None),
             "{}",
             t.subdomain
         );

@@ -18,13 +18,22 @@ use tenantry_test_utils::{Dialect, TestDb, pg_admin, pg_admin_url};
 
 pub const SERVER: &str = "pg-test";
 
-/// Tenant migrations V1 (the real schema) + V2 (a fixture), for fleet tests.
+/// The real tenant migrations (V1, V2: symlinks into `migrations-tenant/`) + V3 (a fixture):
+/// one release newer than the real schema, for fleet tests.
 pub static TENANT_V2: tenantry_migrate::MigrationSource =
     tenantry_migrate::embed!("tests/fixtures/tenant-v2");
 
-/// V1 + V2 + V3 (another fixture), for a second release.
+/// The real tenant migrations + V3 + V4 (another fixture), for a second release.
 pub static TENANT_V3: tenantry_migrate::MigrationSource =
     tenantry_migrate::embed!("tests/fixtures/tenant-v3");
+
+/// The latest version of a migration set. Both dialects have the same versions (tenantry-app's
+/// schema test checks the real set, fleet.rs's fixture test the fixtures).
+pub fn latest(source: &tenantry_migrate::MigrationSource) -> Option<i32> {
+    source
+        .latest_version(tenantry_migrate::Dialect::Sqlite)
+        .unwrap()
+}
 
 pub struct Env {
     pub master: TestDb,
