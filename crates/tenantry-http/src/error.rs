@@ -59,6 +59,12 @@ pub enum ApiError {
     DatabaseUnavailable { retry_after: u64 },
     #[error("the master registry is unavailable")]
     RegistryUnavailable,
+    #[error("the server is busy; retry shortly")]
+    Busy { retry_after: u64 },
+    #[error("too many attempts; retry later")]
+    TooManyRequests { retry_after: u64 },
+    #[error("the request was not received in time")]
+    RequestTimeout,
     #[error("{0}")]
     BadRequest(String),
     #[error("the request body is not valid JSON: {0}")]
@@ -117,6 +123,9 @@ impl ApiError {
             Self::DatabaseBusy { .. } => "database_busy",
             Self::DatabaseUnavailable { .. } => "database_unavailable",
             Self::RegistryUnavailable => "registry_unavailable",
+            Self::Busy { .. } => "busy",
+            Self::TooManyRequests { .. } => "too_many_requests",
+            Self::RequestTimeout => "request_timeout",
             Self::BadRequest(_) => "bad_request",
             Self::InvalidJson(_) => "invalid_json",
             Self::UnsupportedMediaType => "unsupported_media_type",
@@ -140,6 +149,9 @@ impl ApiError {
                 Some((*retry_after).max(1))
             }
             Self::RegistryUnavailable => Some(2),
+            Self::Busy { retry_after } | Self::TooManyRequests { retry_after } => {
+                Some((*retry_after).max(1))
+            }
             _ => None,
         }
     }
@@ -162,15 +174,42 @@ impl From<tenantry_pool::PoolError> for ApiError {
 
 impl From<sea_orm::DbErr> for ApiError {
     fn from(e: sea_orm::DbErr) -> Self {
-        use sea_orm::DbErr;
-        match e {
-            // The tenant's connection broke under the query: that tenant only, and transient.
-            DbErr::ConnectionAcquire(_) | DbErr::Conn(_) => {
-                tracing::warn!(error = %e, "tenant database connection failed");
-                Self::DatabaseUnavailable { retry_after: 2 }
-            }
-            e => Self::internal(e),
+        if database_unreachable(&e) {
+            // The tenant's database is gone or not answering: that tenant only, and transient.
+            tracing::warn!(error = %e, "tenant database connection failed");
+            return Self::DatabaseUnavailable { retry_after: 2 };
         }
+        Self::internal(e)
+    }
+}
+
+/// Whether a statement failed because the tenant's database could not be reached or stopped
+/// answering (as opposed to refusing the statement): the connection died under it (I/O, TLS,
+/// protocol), the pool's deadline passed (`DbErr::Conn`), or the server said so — SQLSTATE
+/// class 08 (connection exception), 57P01-57P03 (shutting down, crashed, not accepting
+/// connections), 53300 (too many connections), 57014 (its `statement_timeout`, the server's
+/// half of the pool's deadline, or a cancel).
+fn database_unreachable(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr, SqlxError};
+    let sqlx = match e {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx)) => {
+            sqlx
+        }
+        _ => return false,
+    };
+    match &**sqlx {
+        SqlxError::Io(_)
+        | SqlxError::Tls(_)
+        | SqlxError::Protocol(_)
+        | SqlxError::PoolTimedOut
+        | SqlxError::PoolClosed
+        | SqlxError::WorkerCrashed => true,
+        SqlxError::Database(db) => db.code().is_some_and(|code| {
+            code.starts_with("08")
+                || matches!(&*code, "57P01" | "57P02" | "57P03" | "53300" | "57014")
+        }),
+        _ => false,
     }
 }
 
@@ -187,7 +226,10 @@ impl ResponseError for ApiError {
             | Self::TenantUnavailable
             | Self::DatabaseBusy { .. }
             | Self::DatabaseUnavailable { .. }
-            | Self::RegistryUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            | Self::RegistryUnavailable
+            | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -19,6 +19,12 @@ pub struct PoolConfig {
     /// Limit on one physical connect. Also bounds how long a dead tenant takes to fail: sqlx
     /// retries a refused connection with backoff until this deadline.
     pub connect_timeout: Duration,
+    /// Limit on every round trip of a leased connection (statement, `BEGIN`/`COMMIT`/
+    /// `ROLLBACK`, the check before reuse), on the client and as the server's own
+    /// `statement_timeout`. Past it the tenant's database counts as not answering: the
+    /// connection is dropped and the caller gets a connection error, so a black-holed server
+    /// costs a request this long at most.
+    pub query_timeout: Duration,
     /// Housekeeping period.
     pub housekeeping_every: Duration,
 }
@@ -33,6 +39,7 @@ impl Default for PoolConfig {
             reap_after: Duration::from_secs(1),
             negative_ttl: Duration::from_millis(1500),
             connect_timeout: Duration::from_secs(1),
+            query_timeout: Duration::from_secs(10),
             housekeeping_every: Duration::from_millis(250),
         }
     }
@@ -47,6 +54,7 @@ impl From<&tenantry_core::settings::PoolSettings> for PoolConfig {
             acquire_timeout,
             server_budget: s.server_connection_budget as usize,
             connect_timeout: (acquire_timeout / 2).min(Duration::from_secs(1)),
+            query_timeout: Duration::from_millis(s.query_timeout_ms),
             ..Self::default()
         }
     }

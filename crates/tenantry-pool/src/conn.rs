@@ -9,24 +9,23 @@
 //! fails.
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use sea_orm::sea_query::Values;
 use sea_orm::{
     DbBackend, DbErr, ExecResult, QueryResult, RuntimeErr, SqliteTransactionMode, Statement,
     TransactionOptions,
 };
-use sea_query_sqlx::SqlxValues;
 use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgConnection};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode};
-use sqlx::{
-    AssertSqlSafe, ConnectOptions, Connection, Database, Executor, Postgres, SqlSafeStr, Sqlite,
-};
+use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Database, Executor, SqlSafeStr, Sqlite};
 use sqlx_core::transaction::TransactionManager;
 use tokio::sync::{Mutex, MutexGuard};
+
+use crate::driver::{
+    begin_postgres, commit, exec_err, query, query_err, rollback, start_rollback, transaction_depth,
+};
 
 /// The connection, by backend.
 enum Raw {
@@ -56,6 +55,8 @@ pub(crate) struct Slot {
     /// answer, a rollback that could not be queued): it refuses further work and is dropped
     /// when released (the server rolls back on disconnect).
     broken: AtomicBool,
+    /// Limit on each round trip (`PoolConfig::query_timeout`).
+    deadline: Duration,
 }
 
 /// What an operation interrupted mid-way (its future dropped) leaves behind.
@@ -71,7 +72,12 @@ enum OnInterrupt {
 impl Slot {
     /// Connects now, with one attempt (so a dead database or a refused session fails here, with
     /// the real error, not at the first query). Messages never contain the URL.
-    pub(crate) async fn open(url: &SecretString, timeout: Duration) -> Result<Self, String> {
+    /// `deadline` bounds each later round trip, and is the session's `statement_timeout`.
+    pub(crate) async fn open(
+        url: &SecretString,
+        timeout: Duration,
+        deadline: Duration,
+    ) -> Result<Self, String> {
         let raw = url.expose_secret();
         let connected = if raw.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(raw)
@@ -86,6 +92,10 @@ impl Slot {
             let options = PgConnectOptions::from_str(raw)
                 .map_err(|_| "invalid tenant database URL".to_owned())?
                 .application_name("tenantry")
+                // The server stops a statement the client gave up on, instead of running it on
+                // for nobody. (sqlx 0.9 has no TCP keepalive option: a vanished server is
+                // noticed by the deadline, not by the socket.)
+                .options([("statement_timeout", deadline.as_millis())])
                 .disable_statement_logging();
             tokio::time::timeout(timeout, options.connect())
                 .await
@@ -103,6 +113,7 @@ impl Slot {
             backend,
             unsettled: AtomicBool::new(false),
             broken: AtomicBool::new(false),
+            deadline,
         })
     }
 
@@ -110,12 +121,17 @@ impl Slot {
         self.backend
     }
 
-    /// Closes the connection politely (a broken one is simply dropped).
+    /// Closes the connection politely (a broken one is simply dropped). Bounded: its permit is
+    /// freed only once this returns.
     pub(crate) async fn close(self) {
         if self.broken.load(Ordering::Acquire) {
             return;
         }
-        let _ = on_raw!(self.raw.into_inner(), c => c.close().await);
+        let deadline = self.deadline;
+        let _ = tokio::time::timeout(deadline, async {
+            on_raw!(self.raw.into_inner(), c => c.close().await)
+        })
+        .await;
     }
 
     /// Gives up on the connection: it will be dropped, not closed politely (a close could wait
@@ -141,12 +157,41 @@ impl Slot {
         let mut raw = self.raw.lock().await;
         // Ping first: it runs after a queued rollback (SQLite's worker updates the depth only
         // once it has run it); a transaction still open after that has no owner left.
-        let ok = on_raw!(&mut *raw, c => c.ping().await).is_ok()
-            && on_raw!(&*raw, c => transaction_depth(c)) == 0;
+        let raw = &mut *raw;
+        let pinged =
+            self.bounded(async { on_raw!(&mut *raw, c => c.ping().await).map_err(query_err) });
+        let ok = pinged.await.is_ok() && on_raw!(&*raw, c => transaction_depth(c)) == 0;
         if ok {
             self.unsettled.store(false, Ordering::Release);
         }
         ok
+    }
+
+    /// Runs one round trip under the deadline. Past it the database counts as not answering:
+    /// what the connection was doing is unknown, so it is given up (dropped on release, its
+    /// permit freed), and the caller gets a connection error (HTTP: 503), never a hang.
+    async fn bounded<T>(&self, work: impl Future<Output = Result<T, DbErr>>) -> Result<T, DbErr> {
+        match tokio::time::timeout(self.deadline, work).await {
+            Ok(done) => done,
+            Err(_) => {
+                self.abandon();
+                Err(DbErr::Conn(RuntimeErr::Internal(format!(
+                    "tenant database did not answer within {:?}",
+                    self.deadline
+                ))))
+            }
+        }
+    }
+
+    /// One operation on the locked connection, under the deadline.
+    async fn run<T>(
+        &self,
+        on_interrupt: OnInterrupt,
+        work: impl AsyncFnOnce(&mut Raw) -> Result<T, DbErr>,
+    ) -> Result<T, DbErr> {
+        let mut busy = self.busy(on_interrupt).await?;
+        let done = self.bounded(work(&mut busy.raw)).await;
+        busy.finish(done)
     }
 
     /// Locks the connection for one operation (see [`Busy`]).
@@ -166,35 +211,41 @@ impl Slot {
     }
 
     pub(crate) async fn execute(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        let mut busy = self.busy(OnInterrupt::Settle).await?;
-        let done =
-            on_raw!(&mut *busy.raw, c => query(&stmt).execute(&mut *c).await.map(ExecResult::from));
-        busy.finish(done.map_err(exec_err))
+        self.run(OnInterrupt::Settle, async |raw| {
+            on_raw!(raw, c => query(&stmt).execute(&mut *c).await.map(ExecResult::from))
+                .map_err(exec_err)
+        })
+        .await
     }
 
     pub(crate) async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        let mut busy = self.busy(OnInterrupt::Settle).await?;
         let sql = AssertSqlSafe(sql.to_owned());
-        let done = on_raw!(&mut *busy.raw, c => c.execute(sql).await.map(ExecResult::from));
-        busy.finish(done.map_err(exec_err))
+        self.run(OnInterrupt::Settle, async |raw| {
+            on_raw!(raw, c => c.execute(sql).await.map(ExecResult::from)).map_err(exec_err)
+        })
+        .await
     }
 
     pub(crate) async fn query_one(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        let mut busy = self.busy(OnInterrupt::Settle).await?;
-        let done = on_raw!(&mut *busy.raw, c => query(&stmt)
-            .fetch_optional(&mut *c)
-            .await
-            .map(|row| row.map(QueryResult::from)));
-        busy.finish(done.map_err(query_err))
+        self.run(OnInterrupt::Settle, async |raw| {
+            on_raw!(raw, c => query(&stmt)
+                .fetch_optional(&mut *c)
+                .await
+                .map(|row| row.map(QueryResult::from)))
+            .map_err(query_err)
+        })
+        .await
     }
 
     pub(crate) async fn query_all(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        let mut busy = self.busy(OnInterrupt::Settle).await?;
-        let done = on_raw!(&mut *busy.raw, c => query(&stmt)
-            .fetch_all(&mut *c)
-            .await
-            .map(|rows| rows.into_iter().map(QueryResult::from).collect()));
-        busy.finish(done.map_err(query_err))
+        self.run(OnInterrupt::Settle, async |raw| {
+            on_raw!(raw, c => query(&stmt)
+                .fetch_all(&mut *c)
+                .await
+                .map(|rows| rows.into_iter().map(QueryResult::from).collect()))
+            .map_err(query_err)
+        })
+        .await
     }
 
     /// The connection's transaction depth, exact: SQLite's worker thread applies a queued
@@ -212,47 +263,48 @@ impl Slot {
     /// isolation level and access mode on PostgreSQL, the locking mode on SQLite. Returns the
     /// transaction's level (1 for the outermost).
     pub(crate) async fn begin(&self, options: TransactionOptions) -> Result<usize, DbErr> {
-        let mut busy = self.busy(OnInterrupt::Break).await?;
-        let depth = match self.depth(&mut busy.raw).await {
-            Ok(depth) => depth,
-            Err(e) => return busy.finish(Err(e)),
-        };
-        let done = match &mut *busy.raw {
-            Raw::Postgres(c) => begin_postgres(c, options).await,
-            Raw::Sqlite(c) => {
-                let statement = match options.sqlite_transaction_mode {
-                    // The mode applies to the outermost BEGIN; nested levels are savepoints.
-                    Some(mode) if depth == 0 && mode != SqliteTransactionMode::Deferred => Some(
-                        AssertSqlSafe(format!("BEGIN {}", mode.sqlite_keyword())).into_sql_str(),
-                    ),
-                    _ => None,
-                };
-                <Sqlite as Database>::TransactionManager::begin(c, statement).await
+        self.run(OnInterrupt::Break, async |raw| {
+            let depth = self.depth(raw).await?;
+            match raw {
+                Raw::Postgres(c) => begin_postgres(c, options).await,
+                Raw::Sqlite(c) => {
+                    let statement = match options.sqlite_transaction_mode {
+                        // The mode applies to the outermost BEGIN; nested levels are savepoints.
+                        Some(mode) if depth == 0 && mode != SqliteTransactionMode::Deferred => {
+                            Some(
+                                AssertSqlSafe(format!("BEGIN {}", mode.sqlite_keyword()))
+                                    .into_sql_str(),
+                            )
+                        }
+                        _ => None,
+                    };
+                    <Sqlite as Database>::TransactionManager::begin(c, statement).await
+                }
             }
-        };
-        busy.finish(done.map(|()| depth + 1).map_err(query_err))
+            .map(|()| depth + 1)
+            .map_err(query_err)
+        })
+        .await
     }
 
     /// Commits the transaction at `level` (releases its savepoint when nested); it must be the
     /// innermost one still open.
     pub(crate) async fn commit(&self, level: usize) -> Result<(), DbErr> {
-        let mut busy = self.busy(OnInterrupt::Settle).await?;
-        let done = match self.innermost(&mut busy.raw, level).await {
-            Ok(()) => on_raw!(&mut *busy.raw, c => commit(c).await).map_err(query_err),
-            Err(e) => Err(e),
-        };
-        busy.finish(done)
+        self.run(OnInterrupt::Settle, async |raw| {
+            self.innermost(raw, level).await?;
+            on_raw!(raw, c => commit(c).await).map_err(query_err)
+        })
+        .await
     }
 
     /// Rolls back the transaction at `level` (to its savepoint when nested); it must be the
     /// innermost one still open.
     pub(crate) async fn rollback(&self, level: usize) -> Result<(), DbErr> {
-        let mut busy = self.busy(OnInterrupt::Settle).await?;
-        let done = match self.innermost(&mut busy.raw, level).await {
-            Ok(()) => on_raw!(&mut *busy.raw, c => rollback(c).await).map_err(query_err),
-            Err(e) => Err(e),
-        };
-        busy.finish(done)
+        self.run(OnInterrupt::Settle, async |raw| {
+            self.innermost(raw, level).await?;
+            on_raw!(raw, c => rollback(c).await).map_err(query_err)
+        })
+        .await
     }
 
     /// Refuses to end a transaction while one begun after it is still open (sqlx would end
@@ -315,58 +367,4 @@ impl Drop for Busy<'_> {
             flag.store(true, Ordering::Release);
         }
     }
-}
-
-/// sea-orm's own error shapes, so `DbErr::sql_err` (unique violations…) reads them alike.
-fn exec_err(err: sqlx::Error) -> DbErr {
-    DbErr::Exec(RuntimeErr::SqlxError(Arc::new(err)))
-}
-
-fn query_err(err: sqlx::Error) -> DbErr {
-    DbErr::Query(RuntimeErr::SqlxError(Arc::new(err)))
-}
-
-fn query<DB>(stmt: &Statement) -> sqlx::query::Query<'_, DB, SqlxValues>
-where
-    DB: Database,
-    SqlxValues: sqlx::IntoArguments<DB>,
-{
-    let values = stmt.values.clone().unwrap_or(Values(Vec::new()));
-    sqlx::query_with(AssertSqlSafe(stmt.sql.as_str()), SqlxValues(values))
-}
-
-async fn begin_postgres(c: &mut PgConnection, options: TransactionOptions) -> sqlx::Result<()> {
-    <Postgres as Database>::TransactionManager::begin(c, None).await?;
-    let mut settings = Vec::new();
-    if let Some(level) = options.isolation_level {
-        settings.push(format!("ISOLATION LEVEL {level}"));
-    }
-    if let Some(mode) = options.access_mode {
-        settings.push(mode.to_string());
-    }
-    if !settings.is_empty() {
-        let sql = format!("SET TRANSACTION {}", settings.join(" "));
-        if let Err(e) = c.execute(AssertSqlSafe(sql)).await {
-            // No transaction object will own it: roll it back with the next round trip.
-            start_rollback(c);
-            return Err(e);
-        }
-    }
-    Ok(())
-}
-
-fn transaction_depth<C: Connection>(c: &C) -> usize {
-    <C::Database as Database>::TransactionManager::get_transaction_depth(c)
-}
-
-async fn commit<C: Connection>(c: &mut C) -> sqlx::Result<()> {
-    <C::Database as Database>::TransactionManager::commit(c).await
-}
-
-async fn rollback<C: Connection>(c: &mut C) -> sqlx::Result<()> {
-    <C::Database as Database>::TransactionManager::rollback(c).await
-}
-
-fn start_rollback<C: Connection>(c: &mut C) {
-    <C::Database as Database>::TransactionManager::start_rollback(c);
 }

@@ -24,6 +24,7 @@
 
 mod config;
 mod conn;
+mod driver;
 mod error;
 mod lease;
 mod pools;

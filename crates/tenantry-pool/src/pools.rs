@@ -226,7 +226,8 @@ impl TenantPools {
             closing.await.ok();
         }
         Counters::bump(&self.inner.counters.opens);
-        let opened = Slot::open(&target.url, self.inner.config.connect_timeout).await;
+        let config = &self.inner.config;
+        let opened = Slot::open(&target.url, config.connect_timeout, config.query_timeout).await;
         pending.done = true;
         match opened {
             Ok(slot) => {
@@ -235,6 +236,9 @@ impl TenantPools {
             }
             Err(message) => {
                 Counters::bump(&self.inner.counters.open_failures);
+                // Invalidated while opening (its status or credentials changed): the failure
+                // may belong to the old state, so it must not outlive the invalidation.
+                let current = self.inner.state().is_current(tenant, generation);
                 let holds = self.inner.state().open_refused(
                     tenant,
                     target.server,
@@ -247,7 +251,9 @@ impl TenantPools {
                 }
                 tracing::warn!(%tenant, error = %message, "tenant database unavailable");
                 let err = PoolError::Unavailable { tenant, message };
-                self.failures.insert(tenant, err.clone()).await;
+                if current {
+                    self.failures.insert(tenant, err.clone()).await;
+                }
                 // Its target may be stale (moved, credentials rotated): resolve afresh next time.
                 self.targets.invalidate(&tenant).await;
                 Err(OpenError::Unavailable(err))

@@ -290,6 +290,13 @@ impl<S> State<S> {
         Some(s.server)
     }
 
+    /// Whether `generation` is still the tenant's (it was not retired since).
+    pub(crate) fn is_current(&self, tenant: TenantId, generation: u64) -> bool {
+        self.tenants
+            .get(&tenant)
+            .is_some_and(|s| s.generation == generation)
+    }
+
     /// Retires a tenant (evicted or invalidated): returns its idle slots to close now; leased
     /// ones are closed as they come back.
     pub(crate) fn retire(&mut self, tenant: TenantId) -> Vec<(ServerKey, S)> {

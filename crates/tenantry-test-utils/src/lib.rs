@@ -8,6 +8,7 @@
 //! to run the suite.
 
 pub mod bench_doc;
+pub mod chaos;
 mod postgres;
 
 use std::path::{Path, PathBuf};
