@@ -29,6 +29,14 @@ pub const CREATE_KIND: &str = "tenant.create";
 /// serving pool's last connection and turn a busy tenant's requests into 503s.
 pub const RESERVED_ROLE_CONNECTIONS: i32 = 2;
 
+/// Test-only hook beside the failpoint: `TENANTRY_TEST_PAUSE_AFTER=<step>` makes `create` print
+/// [`PAUSE_MARKER`]` <step>` to stderr right after that step and then sleep, so a crash test can
+/// `kill -9` the process at that exact point (the failpoint returns instead, and so never shows
+/// what a dead process leaves: open server sessions, a half-sent statement).
+const PAUSE_ENV: &str = "TENANTRY_TEST_PAUSE_AFTER";
+const PAUSE_MARKER: &str = "tenantry-test: paused after step";
+const PAUSE_FOR: Duration = Duration::from_secs(60);
+
 /// The steps of a tenant creation, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -181,7 +189,7 @@ impl Provisioner {
             )
             .await?;
         let mut timings = vec![(Step::Reserve, started.elapsed())];
-        self.failpoint(Step::Reserve)?;
+        self.failpoint(Step::Reserve).await?;
         // Until this function returns: a slow step must not look abandoned to `reconcile`.
         let _heartbeat = Heartbeat::start(self.registry.clone(), op.id, HEARTBEAT_INTERVAL);
 
@@ -203,7 +211,12 @@ impl Provisioner {
             Err(e @ ProvisionError::Failpoint(_)) => return Err(e),
             Err(e) => {
                 tracing::warn!(tenant = %req.subdomain, error = %e, "provisioning failed; rolling back");
-                self.roll_back_create(&params).await?;
+                if let Err(rollback) = self.roll_back_create(&params).await {
+                    // The operation stays running for `reconcile`; the caller needs the cause
+                    // (often the same: the server went away), not the failed cleanup.
+                    tracing::error!(tenant = %req.subdomain, error = %rollback, "rollback failed; reconcile will finish it");
+                    return Err(e);
+                }
                 self.registry
                     .finish_operation(op.id, OperationState::RolledBack, Some(e.to_string()))
                     .await?;
@@ -247,7 +260,7 @@ impl Provisioner {
         } else {
             // No roles on this backend: nothing happened worth a master write.
             timings.push((Step::Role, t.elapsed()));
-            self.failpoint(Step::Role)?;
+            self.failpoint(Step::Role).await?;
         }
 
         let t = Instant::now();
@@ -318,19 +331,26 @@ impl Provisioner {
         if step != Step::Activate {
             self.registry.advance_operation(op, step.as_str()).await?;
         }
-        self.failpoint(step)
+        self.failpoint(step).await
     }
 
-    fn failpoint(&self, step: Step) -> Result<(), ProvisionError> {
+    async fn failpoint(&self, step: Step) -> Result<(), ProvisionError> {
+        if std::env::var(PAUSE_ENV).is_ok_and(|at| at == step.as_str()) {
+            eprintln!("{PAUSE_MARKER} {step}");
+            tokio::time::sleep(PAUSE_FOR).await;
+        }
         match self.failpoint {
             Some(at) if at == step => Err(ProvisionError::Failpoint(step)),
             _ => Ok(()),
         }
     }
 
-    /// Undoes a creation, whatever step it reached: drop the database, drop the role, remove the
-    /// registry row. Each part is idempotent. Refuses once the row has left `provisioning`: the
-    /// tenant then exists (active, suspended, ...) and its database must never be dropped here.
+    /// Undoes a creation, whatever step it reached: end the sessions a crashed process left on
+    /// the server (one may still be running its last statement), drop the database, drop the
+    /// role, remove the registry row. Each part is idempotent and the backend retries transient
+    /// catalog errors; a rollback that still fails is left to the next `reconcile`. Refuses once
+    /// the row has left `provisioning`: the tenant then exists (active, suspended, ...) and its
+    /// database must never be dropped here.
     pub(crate) async fn roll_back_create(
         &self,
         params: &CreateParams,
@@ -346,6 +366,7 @@ impl Provisioner {
         }
         let backend = self.backend(params.server_id).await?;
         let db = params.database()?;
+        backend.end_sessions(&db).await?;
         backend.drop_database(&db).await?;
         backend.drop_role(&db).await?;
         self.registry

@@ -215,7 +215,9 @@ impl Provisioner {
             .await
             .map_err(|e| ProvisionError::TenantConnect {
                 db: tenant.db_name.clone(),
-                message: e.to_string(),
+                // Refused, timed out, authentication, missing database: what an operator acts on.
+                message: crate::backend::ConnectFailure::from_db_err(&e)
+                    .map_or_else(|| e.to_string(), |c| c.to_string()),
             })
     }
 }

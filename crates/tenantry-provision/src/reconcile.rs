@@ -1,5 +1,10 @@
 //! `reconcile`: finish or roll back operations a crash interrupted, then report drift between
 //! the registry and what the servers actually hold.
+//!
+//! It never stalls on one operation: each is resolved on its own, a failure is reported in its
+//! [`Outcome::Failed`] and leaves the operation `running` for the next run, and the others go on.
+//! Transient catalog errors are retried inside the backend (`backend/contention.rs`); a rollback
+//! first ends the sessions the crashed process left, so none of them commits after the drops.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -92,7 +97,10 @@ impl Provisioner {
             let outcome = match self.resolve(&op).await {
                 Ok(outcome) => outcome,
                 Err(e) => {
-                    self.registry.bump_operation_attempts(op.id).await?;
+                    // Only a counter: failing to bump it must not keep the others waiting.
+                    if let Err(bump) = self.registry.bump_operation_attempts(op.id).await {
+                        tracing::warn!(operation = %op.id, error = %bump, "cannot count the failed attempt");
+                    }
                     Outcome::Failed(e.to_string())
                 }
             };

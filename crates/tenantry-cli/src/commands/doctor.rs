@@ -118,7 +118,7 @@ async fn checks(ctx: &Context) -> Vec<Check> {
     }
     for server in &servers {
         let result = match registry.server_connect_url(server) {
-            Ok(url) => check_server(&url).await,
+            Ok(url) => check_server(&server.name, &url).await,
             Err(e) => Err(e.to_string()),
         };
         push(&format!("server {}", server.name), result);

@@ -1,10 +1,9 @@
-use std::time::Duration;
-
-use sea_orm::{ConnectOptions, ConnectionTrait, Database, Statement};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Serialize;
 use serde_json::json;
 use tenantry_core::ServerName;
+use tenantry_provision::backend::BackendError;
+use tenantry_provision::backend::postgres::PostgresBackend;
 use tenantry_registry::entity::db_server;
 use tenantry_registry::{AuditEntry, NewServer, ServerDialect};
 
@@ -30,11 +29,13 @@ pub async fn run(ctx: &Context, cmd: ServersCommand) -> Result<(), CliError> {
                 .transpose()?;
             if !no_check {
                 let with_password = with_password(&url, admin_password.as_ref())?;
-                check_server(&with_password).await.map_err(|e| {
-                    CliError::Failed(format!(
-                        "server {name}: {e} (use --no-check to register it anyway)"
-                    ))
-                })?;
+                check_server(name.as_str(), &with_password)
+                    .await
+                    .map_err(|e| {
+                        CliError::Failed(format!(
+                            "server {name}: {e} (use --no-check to register it anyway)"
+                        ))
+                    })?;
             }
             let registry = ctx.registry().await?;
             let server = registry
@@ -154,35 +155,13 @@ fn with_password(
     Ok(SecretString::from(url.to_string()))
 }
 
-/// Connects as the server's admin and checks it may create databases and roles.
-/// Errors never include the URL (it holds the password).
-pub async fn check_server(url: &SecretString) -> Result<String, String> {
-    let mut options = ConnectOptions::new(url.expose_secret().to_owned());
-    options
-        .max_connections(1)
-        .connect_timeout(Duration::from_secs(5))
-        .acquire_timeout(Duration::from_secs(5))
-        .sqlx_logging(false);
-    let db = Database::connect(options)
-        .await
-        .map_err(|e| format!("cannot connect: {e}"))?;
-    let row = db
-        .query_one_raw(Statement::from_string(
-            db.get_database_backend(),
-            "SELECT current_setting('server_version') AS version, \
-             (rolsuper OR (rolcreatedb AND rolcreaterole)) AS can_provision \
-             FROM pg_roles WHERE rolname = current_user",
-        ))
-        .await
-        .map_err(|e| format!("query failed: {e}"))?
-        .ok_or("the admin role is not visible in pg_roles")?;
-    let version: String = row.try_get("", "version").map_err(|e| e.to_string())?;
-    let can_provision: bool = row
-        .try_get("", "can_provision")
-        .map_err(|e| e.to_string())?;
-    db.close().await.ok();
-    if !can_provision {
-        return Err("the admin role lacks CREATEDB and CREATEROLE".into());
-    }
-    Ok(format!("PostgreSQL {version}"))
+/// Connects as the server's admin — one attempt, given up after `postgres::CONNECT_TIMEOUT` — and checks
+/// it may create databases and roles. A failure names its cause (refused, timed out,
+/// authentication, missing database, DNS, TLS) and never includes the URL (it holds the password).
+pub async fn check_server(name: &str, url: &SecretString) -> Result<String, String> {
+    let backend = PostgresBackend::new(name, url).map_err(|e| e.to_string())?;
+    backend.check().await.map_err(|e| match e {
+        BackendError::Unreachable { message, .. } => format!("cannot connect: {message}"),
+        other => other.to_string(),
+    })
 }

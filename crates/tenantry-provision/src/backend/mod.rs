@@ -4,6 +4,8 @@
 //! Every method is idempotent: calling it again after a crash (or twice in a row) converges on
 //! the same state, which is what makes provisioning and deletion crash-safe.
 
+pub mod connect_error;
+mod contention;
 mod names;
 pub mod postgres;
 mod scram;
@@ -13,6 +15,7 @@ use async_trait::async_trait;
 use secrecy::SecretString;
 use tenantry_migrate::Dialect;
 
+pub use connect_error::ConnectFailure;
 pub use names::{DbIdent, IdentError};
 
 /// A tenant's database and (on servers with roles) its login role. Both names are derived from
@@ -80,6 +83,14 @@ pub trait DatabaseBackend: Send + Sync {
     /// Drops the database if it exists, ending any sessions on it first (on SQLite: removes
     /// the file and its -wal/-shm companions).
     async fn drop_database(&self, db: &TenantDatabase) -> Result<(), BackendError>;
+
+    /// Ends every session a crashed operation on this tenant may have left: the role's, those on
+    /// its database, and any admin session still running a statement that names either. Call
+    /// before rolling a creation back, so no dying session commits after the drops. No-op where
+    /// there is no server (SQLite: a killed process's file handles died with it).
+    async fn end_sessions(&self, _db: &TenantDatabase) -> Result<(), BackendError> {
+        Ok(())
+    }
 
     /// Drops the role if it exists. No-op on SQLite.
     async fn drop_role(&self, db: &TenantDatabase) -> Result<(), BackendError>;

@@ -7,28 +7,31 @@
 //!
 //! Deletion order: drop the database first, then the role — a role that still owns a database
 //! cannot be dropped (`DROP OWNED` cannot reach across databases).
+//!
+//! DDL retries the errors of concurrent catalog changes (`contention.rs`). A server is first
+//! reached with one direct attempt under [`CONNECT_TIMEOUT`], so an operator learns *why* it is
+//! unreachable (`connect_error.rs`, `postgres/connect.rs`) instead of a pool's timeout.
 
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret as _, SecretString};
-use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
-use sqlx::{AssertSqlSafe, ConnectOptions as _, Connection as _, Executor as _, Postgres};
+use sqlx::{AssertSqlSafe, ConnectOptions as _, Executor as _};
 use tenantry_migrate::Dialect;
 use url::Url;
 
+use super::contention::{Sessions, TERMINATE_PASSES, end_sessions, run_retrying};
 use super::scram::ScramVerifier;
 use super::{BackendError, DatabaseBackend, DbIdent, Login, TenantDatabase};
 
-/// How long an operation waits for an admin connection. The pool keeps retrying a refused
-/// connection until then, so this is also how long an unreachable server takes to report.
+mod connect;
+
+/// How long one connection attempt to a server may take (TCP, TLS, authentication) before it is
+/// reported as timed out: a server check, or the first connection of an empty admin pool.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an operation waits for a free admin connection once the server has answered.
 const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
-/// One direct connection attempt after a timeout, to tell the operator *why*.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
-/// Waiting for a terminated session to exit, per pass (`pg_terminate_backend(pid, timeout)`).
-const TERMINATE_WAIT_MS: i64 = 2000;
-const TERMINATE_PASSES: usize = 3;
 /// Query parameters of the admin URL that tenant URLs keep (where and how securely to connect;
 /// never whom to connect as).
 const TENANT_URL_PARAMS: [&str; 8] = [
@@ -56,7 +59,8 @@ const ROLE_ATTRIBUTES_NON_SUPERUSER: &str = "LOGIN NOCREATEDB NOCREATEROLE INHER
 pub struct PostgresBackend {
     server: String,
     pool: PgPool,
-    /// For a direct connection attempt when the pool times out (it hides the cause).
+    /// For single direct connection attempts: the pool retries a refusal until its acquire
+    /// timeout and then reports only the timeout.
     options: PgConnectOptions,
     /// The admin URL without credentials, database or other parameters: where tenants connect.
     tenant_base: Url,
@@ -110,71 +114,6 @@ impl PostgresBackend {
         })
     }
 
-    async fn conn(&self) -> Result<PoolConnection<Postgres>, BackendError> {
-        match self.pool.acquire().await {
-            Ok(conn) => Ok(conn),
-            // Nothing connected at all: the pool retried a refusal until the deadline.
-            Err(sqlx::Error::PoolTimedOut) if self.pool.size() == 0 => Err(self.probe().await),
-            Err(e) => Err(self.error("connect", e)),
-        }
-    }
-
-    async fn probe(&self) -> BackendError {
-        let message =
-            match tokio::time::timeout(PROBE_TIMEOUT, PgConnection::connect_with(&self.options))
-                .await
-            {
-                Err(_) => format!(
-                    "no answer within {}s",
-                    (ACQUIRE_TIMEOUT + PROBE_TIMEOUT).as_secs()
-                ),
-                Ok(Err(e)) => return self.error("connect", e),
-                Ok(Ok(conn)) => {
-                    let _ = conn.close().await;
-                    format!(
-                        "no admin connection free within {}s",
-                        ACQUIRE_TIMEOUT.as_secs()
-                    )
-                }
-            };
-        BackendError::Unreachable {
-            server: self.server.clone(),
-            message,
-        }
-    }
-
-    /// Connection-level failures (network, TLS, credentials refused, server not accepting
-    /// connections) are `Unreachable`; anything the server answered to a statement is `Failed`.
-    /// Neither sqlx nor the server puts the URL or a password in these messages.
-    fn error(&self, action: &'static str, err: sqlx::Error) -> BackendError {
-        let unreachable = match &err {
-            sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed => true,
-            sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-                // 08 connection exception, 28 invalid authorization, 53300 too many
-                // connections, 57P0x admin shutdown / crash / cannot connect now.
-                code.starts_with("08")
-                    || code.starts_with("28")
-                    || code == "53300"
-                    || code.starts_with("57P0")
-            }),
-            _ => false,
-        };
-        if unreachable {
-            BackendError::Unreachable {
-                server: self.server.clone(),
-                message: err.to_string(),
-            }
-        } else {
-            BackendError::Failed {
-                action,
-                message: err.to_string(),
-            }
-        }
-    }
-
     fn role<'a>(&self, db: &'a TenantDatabase) -> Result<&'a DbIdent, BackendError> {
         db.role.as_ref().ok_or_else(|| BackendError::Failed {
             action: "resolve tenant role",
@@ -182,36 +121,26 @@ impl PostgresBackend {
         })
     }
 
-    /// Ends every session of `role` and checks none is left: a login that passed authentication
-    /// just before `NOLOGIN` committed may appear in `pg_stat_activity` a moment later.
-    async fn end_sessions(
+    async fn terminate(
         &self,
         conn: &mut PgConnection,
-        role: &DbIdent,
+        which: Sessions<'_>,
     ) -> Result<(), BackendError> {
-        for pass in 0..TERMINATE_PASSES {
-            if pass > 0 {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            let found: i64 = sqlx::query_scalar(
-                "SELECT count(pg_terminate_backend(pid, $2)) FROM pg_stat_activity \
-                 WHERE usename = $1 AND pid <> pg_backend_pid()",
-            )
-            .bind(role.as_str())
-            .bind(TERMINATE_WAIT_MS)
-            .fetch_one(&mut *conn)
+        match end_sessions(conn, &which)
             .await
-            .map_err(|e| self.error("end sessions", e))?;
-            if found == 0 {
-                return Ok(());
+            .map_err(|e| self.error("end sessions", e))?
+        {
+            Some(ended) => {
+                if ended > 0 {
+                    tracing::info!(server = %self.server, ended, "ended leftover sessions");
+                }
+                Ok(())
             }
+            None => Err(BackendError::Failed {
+                action: "end sessions",
+                message: format!("sessions were still open after {TERMINATE_PASSES} attempts"),
+            }),
         }
-        Err(BackendError::Failed {
-            action: "end sessions",
-            message: format!(
-                "sessions of role {role} were still open after {TERMINATE_PASSES} attempts"
-            ),
-        })
     }
 }
 
@@ -249,7 +178,7 @@ fn role_sql(
 
 /// sqlx's `Executor::execute` with no bind parameters uses the simple query protocol: the
 /// statement is not prepared or cached, and may hold several statements.
-async fn run(conn: &mut PgConnection, sql: String) -> Result<(), sqlx::Error> {
+pub(super) async fn run(conn: &mut PgConnection, sql: String) -> Result<(), sqlx::Error> {
     conn.execute(AssertSqlSafe(sql)).await.map(drop)
 }
 
@@ -290,9 +219,9 @@ impl DatabaseBackend for PostgresBackend {
         .map_err(|e| self.error("look up role", e))?;
         let mut created = false;
         if !exists {
-            match run(
+            match run_retrying(
                 &mut conn,
-                role_sql("CREATE", role, ROLE_ATTRIBUTES, connection_limit, &verifier),
+                &role_sql("CREATE", role, ROLE_ATTRIBUTES, connection_limit, &verifier),
             )
             .await
             {
@@ -307,9 +236,9 @@ impl DatabaseBackend for PostgresBackend {
             } else {
                 ROLE_ATTRIBUTES_NON_SUPERUSER
             };
-            run(
+            run_retrying(
                 &mut conn,
-                role_sql("ALTER", role, attributes, connection_limit, &verifier),
+                &role_sql("ALTER", role, attributes, connection_limit, &verifier),
             )
             .await
             .map_err(|e| self.error("alter role", e))?;
@@ -317,9 +246,9 @@ impl DatabaseBackend for PostgresBackend {
         if !superuser {
             // A CREATEROLE admin can only make the role a database owner, drop that database
             // and end the role's sessions as a member of it. Granting twice is a no-op.
-            run(
+            run_retrying(
                 &mut conn,
-                format!("GRANT {} TO CURRENT_USER", role.quoted()),
+                &format!("GRANT {} TO CURRENT_USER", role.quoted()),
             )
             .await
             .map_err(|e| self.error("grant role to admin", e))?;
@@ -337,7 +266,8 @@ impl DatabaseBackend for PostgresBackend {
         {
             // Cannot run in a transaction; takes a lock that serialises creations server-wide.
             let started = Instant::now();
-            match run(&mut conn, format!("CREATE DATABASE {name} OWNER {owner}")).await {
+            // 55006 (another session is using template1 for a moment) is retried.
+            match run_retrying(&mut conn, &format!("CREATE DATABASE {name} OWNER {owner}")).await {
                 Ok(()) => created = true,
                 Err(e) if lost_race(&e, "42P04") => {}
                 Err(e) => return Err(self.error("create database", e)),
@@ -345,26 +275,22 @@ impl DatabaseBackend for PostgresBackend {
             tracing::debug!(database = %db.name, elapsed_ms = started.elapsed().as_millis() as u64, "CREATE DATABASE");
         }
         if !created {
-            run(&mut conn, format!("ALTER DATABASE {name} OWNER TO {owner}"))
-                .await
-                .map_err(|e| self.error("set database owner", e))?;
+            run_retrying(
+                &mut conn,
+                &format!("ALTER DATABASE {name} OWNER TO {owner}"),
+            )
+            .await
+            .map_err(|e| self.error("set database owner", e))?;
         }
         let privileges = format!(
             "REVOKE CONNECT, TEMPORARY ON DATABASE {name} FROM PUBLIC; \
              GRANT CONNECT ON DATABASE {name} TO {owner}"
         );
         // Two sessions changing one database's ACL at once: the loser gets "tuple concurrently
-        // updated" (XX000). The statements are idempotent, so retry.
-        let mut attempt = 0;
-        loop {
-            match run(&mut conn, privileges.clone()).await {
-                Err(e) if attempt < 5 && e.to_string().contains("tuple concurrently updated") => {
-                    attempt += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(10 * attempt)).await;
-                }
-                other => return other.map_err(|e| self.error("restrict database access", e)),
-            }
-        }
+        // updated", which `run_retrying` retries.
+        run_retrying(&mut conn, &privileges)
+            .await
+            .map_err(|e| self.error("restrict database access", e))
     }
 
     fn tenant_url(&self, db: &TenantDatabase, password: Option<&SecretString>) -> SecretString {
@@ -391,23 +317,25 @@ impl DatabaseBackend for PostgresBackend {
         let role = self.role(db)?;
         let mut conn = self.conn().await?;
         match login {
-            Login::Allowed => run(&mut conn, format!("ALTER ROLE {} LOGIN", role.quoted()))
-                .await
-                .map_err(|e| self.error("allow login", e)),
+            Login::Allowed => {
+                run_retrying(&mut conn, &format!("ALTER ROLE {} LOGIN", role.quoted()))
+                    .await
+                    .map_err(|e| self.error("allow login", e))
+            }
             Login::Refused => {
-                run(&mut conn, format!("ALTER ROLE {} NOLOGIN", role.quoted()))
+                run_retrying(&mut conn, &format!("ALTER ROLE {} NOLOGIN", role.quoted()))
                     .await
                     .map_err(|e| self.error("refuse login", e))?;
-                self.end_sessions(&mut conn, role).await
+                self.terminate(&mut conn, Sessions::OfRole(role)).await
             }
         }
     }
 
     async fn drop_database(&self, db: &TenantDatabase) -> Result<(), BackendError> {
         let mut conn = self.conn().await?;
-        run(
+        run_retrying(
             &mut conn,
-            format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", db.name.quoted()),
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", db.name.quoted()),
         )
         .await
         .map_err(|e| self.error("drop database", e))
@@ -416,7 +344,7 @@ impl DatabaseBackend for PostgresBackend {
     async fn drop_role(&self, db: &TenantDatabase) -> Result<(), BackendError> {
         let Some(role) = &db.role else { return Ok(()) };
         let mut conn = self.conn().await?;
-        run(&mut conn, format!("DROP ROLE IF EXISTS {}", role.quoted()))
+        run_retrying(&mut conn, &format!("DROP ROLE IF EXISTS {}", role.quoted()))
             .await
             .map_err(|e| match sqlstate(&e).as_deref() {
                 // dependent_objects_still_exist: its database was not dropped first.
@@ -429,6 +357,15 @@ impl DatabaseBackend for PostgresBackend {
                 },
                 _ => self.error("drop role", e),
             })
+    }
+
+    async fn end_sessions(&self, db: &TenantDatabase) -> Result<(), BackendError> {
+        let mut conn = self.conn().await?;
+        let which = Sessions::LeftBy {
+            role: db.role.as_ref(),
+            database: &db.name,
+        };
+        self.terminate(&mut conn, which).await
     }
 
     async fn database_exists(&self, db: &TenantDatabase) -> Result<bool, BackendError> {
@@ -483,68 +420,4 @@ async fn database_exists(conn: &mut PgConnection, name: &DbIdent) -> Result<bool
 }
 
 #[cfg(test)]
-mod tests {
-    use tenantry_core::TenantId;
-
-    use super::*;
-
-    fn backend(url: &str) -> PostgresBackend {
-        PostgresBackend::new("pg-1", &SecretString::from(url)).unwrap()
-    }
-
-    #[test]
-    fn role_statement_carries_a_verifier_never_the_password() {
-        let role = DbIdent::derive("acme", TenantId::new());
-        let password = SecretString::from("plain-Text-Password-42");
-        let sql = role_sql(
-            "CREATE",
-            &role,
-            ROLE_ATTRIBUTES,
-            5,
-            &ScramVerifier::new(&password),
-        );
-        assert!(!sql.contains("plain-Text-Password-42"), "{sql}");
-        let expected = format!(
-            "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION \
-             NOBYPASSRLS CONNECTION LIMIT 5 PASSWORD 'SCRAM-SHA-256$4096:",
-            role.quoted()
-        );
-        assert!(sql.starts_with(&expected), "{sql}");
-        assert_eq!(sql.matches('\'').count(), 2, "exactly one literal: {sql}");
-    }
-
-    #[tokio::test]
-    async fn tenant_url_uses_the_tenant_role_and_escapes_its_password() {
-        let pg = backend(
-            "postgres://admin:adm%40n@db.internal:6543/postgres?sslmode=require&application_name=x",
-        );
-        let id = TenantId::new();
-        let db = TenantDatabase {
-            name: DbIdent::derive("acme", id),
-            role: Some(DbIdent::derive("acme", id)),
-        };
-        let url = pg.tenant_url(&db, Some(&SecretString::from("p@ss/w:rd?#")));
-        let url = url.expose_secret();
-        assert_eq!(
-            url,
-            &format!(
-                "postgres://{0}:p%40ss%2Fw%3Ard%3F%23@db.internal:6543/{0}?sslmode=require",
-                db.name
-            )
-        );
-        assert!(!url.contains("adm"), "{url}");
-        let parsed = PgConnectOptions::from_url(&url.parse().unwrap()).unwrap();
-        assert_eq!(parsed.get_username(), db.name.as_str());
-        assert_eq!(parsed.get_database(), Some(db.name.as_str()));
-    }
-
-    #[tokio::test]
-    async fn a_url_that_is_not_postgres_is_refused_without_echoing_it() {
-        let err = PostgresBackend::new("pg-1", &SecretString::from("mysql://root:hunter2@h/db"))
-            .unwrap_err();
-        assert!(!err.to_string().contains("hunter2"), "{err}");
-        let err = PostgresBackend::new("pg-1", &SecretString::from("postgres://root:hunter2@[::1"))
-            .unwrap_err();
-        assert!(!err.to_string().contains("hunter2"), "{err}");
-    }
-}
+mod tests;
