@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use tenantry_core::Settings;
-use tenantry_core::settings::{KeySource, MASTER_KEY_ENV};
+use tenantry_core::settings::{DatabaseUrl, KeySource, MASTER_KEY_ENV};
 use tenantry_core::vault::{KeyRing, Vault};
 use tenantry_provision::{Provisioner, Step};
 use tenantry_registry::Registry;
@@ -64,6 +64,7 @@ impl Context {
     /// Connects to the master without checking its migrations (`master migrate`, `doctor`).
     pub async fn connect_registry(&self, policy: KeyPolicy) -> Result<Registry, CliError> {
         let vault = Arc::new(Vault::new(self.key_ring(policy)?));
+        create_master_dir(&self.settings.master.url)?;
         Ok(Registry::connect(&self.settings.master.url, vault).await?)
     }
 
@@ -79,6 +80,26 @@ impl Context {
         }
         Ok(registry)
     }
+}
+
+/// Creates the directory of a SQLite master (the data dir, by default) with mode 0700: it holds
+/// the master and the tenant databases. Only a generated key file made it private before; with
+/// the key from the environment or a file, `Registry::connect` created it with the umask's mode.
+/// An existing directory keeps the mode its operator gave it.
+fn create_master_dir(url: &DatabaseUrl) -> Result<(), CliError> {
+    let DatabaseUrl::Sqlite(path) = url else {
+        return Ok(());
+    };
+    let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder
+        .create(dir)
+        .map_err(|e| CliError::Failed(format!("cannot create directory {}: {e}", dir.display())))
 }
 
 /// Test-only hook: `TENANTRY_TEST_FAILPOINT=<step>` stops `tenants create` right after that step,

@@ -2,7 +2,7 @@
 
 use std::io::Read;
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Serialize;
 
 use crate::error::CliError;
@@ -50,6 +50,15 @@ pub fn secret_from_stdin(flag: &str) -> Result<SecretString, CliError> {
         return Err(CliError::usage(flag, "standard input was empty"));
     }
     Ok(SecretString::from(trimmed.to_owned()))
+}
+
+/// Reads a person's password from standard input and holds it to the policy the API applies
+/// (`tenantry_core::password`), so a weak one is refused before anything is written.
+pub fn password_from_stdin(flag: &str) -> Result<SecretString, CliError> {
+    let password = secret_from_stdin(flag)?;
+    tenantry_core::password::check(password.expose_secret())
+        .map_err(|e| CliError::usage(flag, e))?;
+    Ok(password)
 }
 
 /// `actor` column of audit rows written by the CLI.

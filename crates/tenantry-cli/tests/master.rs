@@ -164,3 +164,51 @@ async fn embedded_default_generates_a_private_key_once() {
     );
     assert_exit(&run(&["doctor"]), 0);
 }
+
+/// The data dir holds the master and every tenant database, so it is private whether the key
+/// was generated into it or given in the environment.
+#[cfg(unix)]
+#[tokio::test]
+async fn data_dir_is_private_however_the_key_is_given() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode =
+        |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    let env_key = common::random_key();
+    for key in [None, Some(env_key.as_str())] {
+        let dir = tempfile::tempdir().unwrap();
+        let env: Vec<(&str, &str)> = key
+            .map(|k| ("TENANTRY_MASTER_KEY", k))
+            .into_iter()
+            .collect();
+        let run = |args: &[&str]| common::run_in(dir.path(), args, &env, None);
+        assert_exit(&run(&["master", "migrate"]), 0);
+        let data = dir.path().join("tenantry-data");
+        assert!(data.join("master.db").is_file(), "key {key:?}");
+        assert_eq!(
+            data.join("master.key").exists(),
+            key.is_none(),
+            "a key is generated only when none is given"
+        );
+        assert_eq!(mode(&data), 0o700, "data dir, key {key:?}");
+
+        let created = run(&[
+            "tenants",
+            "create",
+            "acme",
+            "--name",
+            "Acme",
+            "--admin-email",
+            "a@acme.test",
+            "--json",
+        ]);
+        assert_exit(&created, 0);
+        let db_name = json(&created)["tenant"]["db_name"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let tenants = data.join("tenants");
+        assert_eq!(mode(&data), 0o700, "data dir after a tenant, key {key:?}");
+        assert_eq!(mode(&tenants), 0o700, "tenant dir, key {key:?}");
+        assert_eq!(mode(&tenants.join(format!("{db_name}.db"))), 0o600);
+    }
+}

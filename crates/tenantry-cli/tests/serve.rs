@@ -17,11 +17,17 @@ struct Serving {
 }
 
 fn serve(dir: &std::path::Path) -> Serving {
+    serve_with(dir, &[])
+}
+
+/// `tenantry serve` in `dir` with a clean Tenantry environment plus `env`.
+fn serve_with(dir: &std::path::Path, env: &[(&str, &str)]) -> Serving {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tenantry"));
     cmd.arg("serve").current_dir(dir).env("NO_COLOR", "1");
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("TENANTRY_")) {
         cmd.env_remove(key);
     }
+    cmd.envs(env.iter().copied());
     cmd.env("TENANTRY__SERVER__LISTEN", "127.0.0.1:0")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -143,4 +149,77 @@ fn serve_embedded_default_end_to_end() {
         again.printed
     );
     assert!(again.stop().success());
+}
+
+/// What the CLI does to a tenant, a running `serve` (another process) enforces within a second:
+/// suspension, reactivation, deletion — with a SQLite and a PostgreSQL master.
+async fn cli_changes_reach_a_running_serve_within_a_second(dialect: tenantry_test_utils::Dialect) {
+    let master = common::Master::new(dialect).await;
+    assert!(master.run(&["master", "migrate"]).status.success());
+    let created = master.run_stdin(
+        &[
+            "tenants",
+            "create",
+            "initech",
+            "--name",
+            "Initech",
+            "--admin-email",
+            "admin@initech.example",
+            "--admin-password-stdin",
+        ],
+        "initech-admin-pw\n",
+    );
+    assert!(created.status.success(), "{}", common::stderr(&created));
+    let server = serve_with(
+        master.db.dir(),
+        &[
+            ("TENANTRY__MASTER__URL", master.db.url()),
+            ("TENANTRY__DATA_DIR", master.db.dir().to_str().unwrap()),
+            ("TENANTRY_MASTER_KEY", master.key.as_str()),
+        ],
+    );
+    let seen_within = |want: u16| {
+        let started = std::time::Instant::now();
+        loop {
+            let (status, text) = server.get("initech.localhost", "/api/v1/ledgers");
+            if status == want {
+                return started.elapsed();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "still {status}: {text}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    seen_within(401);
+    for (args, want) in [
+        (
+            &["tenants", "suspend", "initech", "--reason", "unpaid"][..],
+            403,
+        ),
+        (&["tenants", "reactivate", "initech"][..], 401),
+        (
+            &["tenants", "delete", "initech", "--confirm", "initech"][..],
+            404,
+        ),
+    ] {
+        let out = master.run(args);
+        assert!(out.status.success(), "{args:?}: {}", common::stderr(&out));
+        let took = seen_within(want);
+        assert!(
+            took < Duration::from_secs(1),
+            "{args:?} seen after {took:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_changes_reach_a_running_serve_within_a_second_sqlite() {
+    cli_changes_reach_a_running_serve_within_a_second(tenantry_test_utils::Dialect::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn cli_changes_reach_a_running_serve_within_a_second_postgres() {
+    cli_changes_reach_a_running_serve_within_a_second(tenantry_test_utils::Dialect::Postgres).await;
 }

@@ -309,7 +309,7 @@ async fn admins_create_hashes_passwords_and_refuses_duplicates() {
                 "ops@example.com",
                 "--password-stdin",
             ],
-            "x",
+            "another strong password",
         );
         assert_exit(&dup, 3);
 

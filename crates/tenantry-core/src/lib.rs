@@ -8,6 +8,7 @@
 
 mod error_chain;
 pub mod ids;
+pub mod password;
 pub mod settings;
 pub mod vault;
 

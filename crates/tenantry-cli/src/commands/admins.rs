@@ -20,7 +20,7 @@ pub async fn run(ctx: &Context, cmd: AdminsCommand) -> Result<(), CliError> {
             let email = Email::parse(&email).map_err(|e| CliError::usage("--email", e))?;
             let role = AdminRole::from(role);
             let (password, generated) = if password_stdin {
-                (output::secret_from_stdin("--password-stdin")?, false)
+                (output::password_from_stdin("--password-stdin")?, false)
             } else {
                 (random_password(), true)
             };

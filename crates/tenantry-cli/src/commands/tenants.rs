@@ -150,7 +150,10 @@ async fn create(
         return Err(CliError::usage("--name", "must not be empty"));
     }
     let (password, generated) = if password_stdin {
-        (output::secret_from_stdin("--admin-password-stdin")?, false)
+        (
+            output::password_from_stdin("--admin-password-stdin")?,
+            false,
+        )
     } else {
         (random_password(), true)
     };
