@@ -47,6 +47,7 @@ pub struct Settings {
     pub pool: PoolSettings,
     pub log: LogSettings,
     pub tenants: TenantSettings,
+    pub registry: RegistrySettings,
     /// The file the settings came from, if any (`None` = embedded default + environment).
     pub file: Option<PathBuf>,
 }
@@ -58,6 +59,11 @@ pub struct ServerSettings {
     pub base_domain: String,
     /// Whether the `X-Tenant-Id` header may select a tenant (off by default).
     pub tenant_header: bool,
+    /// Deadline for reading a whole request (head and body); a slower client gets 408.
+    pub request_timeout_ms: u64,
+    /// Peers whose `X-Forwarded-For` is believed (addresses or CIDR blocks); empty by default,
+    /// so the client address is the socket's.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone)]
@@ -70,6 +76,14 @@ pub struct SecuritySettings {
     pub master_key_file: Option<PathBuf>,
     /// From `TENANTRY_MASTER_KEY` only; never read from a file.
     pub master_key: Option<SecretString>,
+    /// Login attempts (right or wrong) allowed per client address per minute.
+    pub login_attempts_per_ip_per_minute: u32,
+    /// Login attempts allowed per account (tenant + email) per minute.
+    pub login_attempts_per_account_per_minute: u32,
+    /// Threads that check passwords (argon2id, ~19 MiB each); `0` in the file means one per core.
+    pub password_hash_workers: usize,
+    /// Password checks allowed to wait for a worker; beyond it a login gets 503 `busy`.
+    pub password_hash_queue: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +92,19 @@ pub struct PoolSettings {
     pub idle_ttl_secs: u64,
     pub acquire_timeout_ms: u64,
     pub server_connection_budget: u32,
+    /// Deadline for one statement on a tenant connection (client side, and `statement_timeout`
+    /// on PostgreSQL): a dead or black-holed database answers 503 by then.
+    pub query_timeout_ms: u64,
+}
+
+/// How a `serve` keeps its view of the master current.
+#[derive(Debug, Clone)]
+pub struct RegistrySettings {
+    /// How often the change feed is polled (PostgreSQL also gets LISTEN/NOTIFY).
+    pub poll_interval_ms: u64,
+    /// How long tenants already known are served from their last known state while the master
+    /// is unreachable; after that their requests get 503.
+    pub max_stale_secs: u64,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -185,6 +212,14 @@ struct Raw {
     pool: RawPool,
     log: RawLog,
     tenants: RawTenants,
+    registry: RawRegistry,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegistry {
+    poll_interval_ms: u64,
+    max_stale_secs: u64,
 }
 
 #[derive(Deserialize)]
@@ -199,6 +234,8 @@ struct RawServer {
     listen: String,
     base_domain: String,
     tenant_header: bool,
+    request_timeout_ms: u64,
+    trusted_proxies: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -211,6 +248,10 @@ struct RawMaster {
 #[serde(deny_unknown_fields)]
 struct RawSecurity {
     master_key_file: Option<String>,
+    login_attempts_per_ip_per_minute: u32,
+    login_attempts_per_account_per_minute: u32,
+    password_hash_workers: usize,
+    password_hash_queue: usize,
 }
 
 #[derive(Deserialize)]
@@ -220,6 +261,7 @@ struct RawPool {
     idle_ttl_secs: u64,
     acquire_timeout_ms: u64,
     server_connection_budget: u32,
+    query_timeout_ms: u64,
 }
 
 #[derive(Deserialize)]
@@ -236,16 +278,27 @@ data_dir = "./tenantry-data"
 listen = "127.0.0.1:8080"
 base_domain = "localhost"
 tenant_header = false
+request_timeout_ms = 10000
+trusted_proxies = []
 
 [master]
 
 [security]
+login_attempts_per_ip_per_minute = 120
+login_attempts_per_account_per_minute = 30
+password_hash_workers = 0
+password_hash_queue = 16
 
 [pool]
 max_cached_tenants = 1000
 idle_ttl_secs = 300
 acquire_timeout_ms = 2000
 server_connection_budget = 80
+query_timeout_ms = 10000
+
+[registry]
+poll_interval_ms = 250
+max_stale_secs = 900
 
 [log]
 format = "pretty"
@@ -287,6 +340,7 @@ impl Settings {
                 .separator("__")
                 .list_separator(",")
                 .with_list_parse_key("tenants.reserved_subdomains")
+                .with_list_parse_key("server.trusted_proxies")
                 .try_parsing(true)
                 .source(Some(env.clone().into_iter().collect())),
         );
@@ -344,6 +398,18 @@ impl Settings {
                 "pool.server_connection_budget",
                 u64::from(pool.server_connection_budget),
             ),
+            ("pool.query_timeout_ms", pool.query_timeout_ms),
+            ("server.request_timeout_ms", raw.server.request_timeout_ms),
+            ("registry.poll_interval_ms", raw.registry.poll_interval_ms),
+            ("registry.max_stale_secs", raw.registry.max_stale_secs),
+            (
+                "security.login_attempts_per_ip_per_minute",
+                u64::from(raw.security.login_attempts_per_ip_per_minute),
+            ),
+            (
+                "security.login_attempts_per_account_per_minute",
+                u64::from(raw.security.login_attempts_per_account_per_minute),
+            ),
         ] {
             if value == 0 {
                 return Err(SettingsError::invalid(key, "must be greater than 0"));
@@ -367,6 +433,18 @@ impl Settings {
             )
         })?;
 
+        let trusted_proxies = raw
+            .server
+            .trusted_proxies
+            .iter()
+            .map(|p| parse_net(p.trim()))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|m| SettingsError::invalid("server.trusted_proxies", m))?;
+        let password_hash_workers = match raw.security.password_hash_workers {
+            0 => std::thread::available_parallelism().map_or(2, usize::from),
+            n => n,
+        };
+
         let master_key_file = raw
             .security
             .master_key_file
@@ -378,18 +456,31 @@ impl Settings {
                 listen,
                 base_domain,
                 tenant_header: raw.server.tenant_header,
+                request_timeout_ms: raw.server.request_timeout_ms,
+                trusted_proxies,
             },
             master: MasterSettings { url },
             data_dir,
             security: SecuritySettings {
                 master_key_file,
                 master_key,
+                login_attempts_per_ip_per_minute: raw.security.login_attempts_per_ip_per_minute,
+                login_attempts_per_account_per_minute: raw
+                    .security
+                    .login_attempts_per_account_per_minute,
+                password_hash_workers,
+                password_hash_queue: raw.security.password_hash_queue,
             },
             pool: PoolSettings {
                 max_cached_tenants: pool.max_cached_tenants,
                 idle_ttl_secs: pool.idle_ttl_secs,
                 acquire_timeout_ms: pool.acquire_timeout_ms,
                 server_connection_budget: pool.server_connection_budget,
+                query_timeout_ms: pool.query_timeout_ms,
+            },
+            registry: RegistrySettings {
+                poll_interval_ms: raw.registry.poll_interval_ms,
+                max_stale_secs: raw.registry.max_stale_secs,
             },
             log: LogSettings {
                 format,
@@ -430,6 +521,13 @@ impl Settings {
             )),
         }
     }
+}
+
+/// An address (`10.0.0.7`) or a CIDR block (`10.0.0.0/8`).
+fn parse_net(raw: &str) -> Result<ipnet::IpNet, String> {
+    raw.parse::<ipnet::IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{raw:?} is not an IP address or CIDR block such as 10.0.0.0/8"))
 }
 
 fn validate_domain(raw: &str) -> Result<String, String> {

@@ -8,14 +8,17 @@
 //!   [`SecretContext`] — table, row, field — so a value copied elsewhere does not open.
 //! - Stored as ASCII: `tv1.<key id>.<base64url(nonce ‖ ciphertext ‖ tag)>` ([`SealedSecret`]).
 //!
-//! Password hashing for people (argon2id) lives in [`password`].
+//! Password hashing for people (argon2id) lives in [`password`]; servers run it through a
+//! [`PasswordChecker`] (a fixed set of threads behind a bounded queue).
 //!
 //! Nothing in this module prints a key or a plaintext: not errors, not `Debug`.
 
+mod checker;
 mod keyring;
 pub mod password;
 mod sealed;
 
+pub use checker::{CheckerError, CheckerStats, PasswordChecker};
 pub use keyring::{InvalidKeyId, KEY_LEN, KeyError, KeyId, KeyRing, MasterKey};
 pub use password::{PasswordError, hash_password, random_password, verify_password};
 pub use sealed::{SealedSecret, SecretContext};
