@@ -1,5 +1,6 @@
 //! Invoices. The total is computed here from the lines (quantity × unit price, integers in
-//! minor units) and stored with them in one transaction; a client never sends it.
+//! minor units) and stored with them in one transaction; a client never sends it. Unit prices,
+//! line amounts and the total are each at most [`MAX_AMOUNT`](input::MAX_AMOUNT).
 
 use std::collections::HashMap;
 
@@ -35,6 +36,9 @@ const MAX_DESCRIPTION: usize = 500;
 /// Numbers given when the client sends none: `INV-` and the id. Clients may not use that
 /// shape, so a given number can never collide with a later generated one.
 const AUTO_PREFIX: &str = "INV-";
+/// Most units on one line: generous for any real invoice, and keeps quantity × unit price
+/// within `i128` before it is checked against `MAX_AMOUNT`.
+const MAX_QUANTITY: i64 = 1_000_000_000;
 
 #[derive(Debug, Serialize)]
 struct LineView {
@@ -209,7 +213,7 @@ impl NewInvoice {
         }
         let raw_lines = self.lines.unwrap_or_default();
         let mut lines = Vec::with_capacity(raw_lines.len());
-        let mut total = Some(0i64);
+        let mut total = 0i128;
         if !(1..=MAX_LINES).contains(&raw_lines.len()) {
             errors.push(FieldError {
                 field: "lines".into(),
@@ -219,6 +223,7 @@ impl NewInvoice {
                 ),
             });
         } else {
+            let line_errors_before = errors.len();
             for (i, line) in raw_lines.into_iter().enumerate() {
                 let description = input::text(
                     &mut errors,
@@ -226,19 +231,27 @@ impl NewInvoice {
                     line.description.as_deref(),
                     MAX_DESCRIPTION,
                 );
-                let quantity = input::integer(
+                let quantity = match input::integer(
                     &mut errors,
                     line_field(i, "quantity"),
                     line.quantity.as_ref(),
                     1,
                     None,
                     "a whole number of at least 1",
-                );
-                let unit_price = input::integer(
+                ) {
+                    Some(q) if q > MAX_QUANTITY => {
+                        errors.push(FieldError::new(
+                            line_field(i, "quantity"),
+                            format!("must be at most {MAX_QUANTITY}"),
+                        ));
+                        None
+                    }
+                    q => q,
+                };
+                let unit_price = input::amount(
                     &mut errors,
                     line_field(i, "unit_price"),
                     line.unit_price.as_ref(),
-                    0,
                     None,
                     "a whole, non-negative number of minor units (cents), e.g. 1250 for 12.50",
                 );
@@ -249,8 +262,18 @@ impl NewInvoice {
                     });
                 }
                 if let (Some(quantity), Some(unit_price)) = (quantity, unit_price) {
-                    let amount = quantity.checked_mul(unit_price);
-                    total = total.zip(amount).and_then(|(t, a)| t.checked_add(a));
+                    let amount = i128::from(quantity) * i128::from(unit_price);
+                    if amount > i128::from(input::MAX_AMOUNT) {
+                        errors.push(FieldError::new(
+                            line_field(i, ""),
+                            format!(
+                                "quantity × unit_price = {amount} minor units is over the limit \
+                                 of {} for one line",
+                                input::amount_limit()
+                            ),
+                        ));
+                    }
+                    total += amount;
                     lines.push(invoice_line::ActiveModel {
                         description: Set(description),
                         quantity: Set(quantity),
@@ -259,15 +282,21 @@ impl NewInvoice {
                     });
                 }
             }
-            if total.is_none() {
+            // Only meaningful when every line was read and within its own limit.
+            if errors.len() == line_errors_before && total > i128::from(input::MAX_AMOUNT) {
                 errors.push(FieldError {
                     field: "lines".into(),
-                    message: "the amounts add up to more than can be stored".into(),
+                    message: format!(
+                        "the total {total} minor units is over the limit of {} for one invoice",
+                        input::amount_limit()
+                    ),
                 });
             }
         }
+        // Within MAX_AMOUNT whenever there is no error.
+        let total = i64::try_from(total).ok().filter(|_| errors.is_empty());
         match (date, due_date, total) {
-            (Some(date), Some(due_date), Some(total)) if errors.is_empty() => Ok(Draft {
+            (Some(date), Some(due_date), Some(total)) => Ok(Draft {
                 number,
                 customer_name,
                 date,

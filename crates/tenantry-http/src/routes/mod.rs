@@ -166,6 +166,38 @@ pub(crate) mod input {
         value
     }
 
+    /// The largest amount, in minor units, of any one debit, credit, unit price, invoice line
+    /// or document total: 10^15 (ten trillion in a currency of cents). A sum of accepted amounts
+    /// then stays far from `i64::MAX` within a document, and reports add them up in a way that
+    /// is exact for any number of documents (see `reports`).
+    pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
+
+    /// `MAX_AMOUNT` as messages state it.
+    pub fn amount_limit() -> String {
+        format!("{MAX_AMOUNT} minor units ({})", minor_units(MAX_AMOUNT))
+    }
+
+    /// An amount in minor units: a JSON integer in `0..=MAX_AMOUNT` (`what` describes it);
+    /// absent or null gives `default`, or an error when there is none.
+    pub fn amount(
+        errors: &mut Vec<FieldError>,
+        field: impl Into<Cow<'static, str>>,
+        raw: Option<&Value>,
+        default: Option<i64>,
+        what: &str,
+    ) -> Option<i64> {
+        let field = field.into();
+        let value = integer(errors, field.clone(), raw, 0, default, what)?;
+        if value > MAX_AMOUNT {
+            errors.push(FieldError::new(
+                field,
+                format!("must be at most {}", amount_limit()),
+            ));
+            return None;
+        }
+        Some(value)
+    }
+
     /// Minor units (cents) shown as a decimal amount for messages: `-1234` → `-12.34`.
     pub fn minor_units(amount: i64) -> String {
         let sign = if amount < 0 { "-" } else { "" };

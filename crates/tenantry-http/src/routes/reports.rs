@@ -17,15 +17,25 @@ pub fn router(cfg: &mut web::ServiceConfig) {
 }
 
 /// Every ledger with the sums of the posted voucher lines on it, in code order. Amounts are
-/// minor units; `CAST` keeps PostgreSQL's `SUM(bigint)` (a numeric) an integer.
+/// minor units.
+///
+/// A ledger's sum can outgrow a BIGINT (10^4 lines of `MAX_AMOUNT` already do), which SQLite
+/// refuses ("integer overflow") and PostgreSQL cannot cast back. So each amount is split at 2^32
+/// into a high and a low part, summed separately and put together as `i128` here: for amounts up
+/// to `MAX_AMOUNT` the high parts are below 2^18 and the low ones below 2^32, so neither sum can
+/// overflow before a ledger has 2^31 lines. Both dialects divide and take the remainder the same
+/// way (truncating), and `CAST` keeps PostgreSQL's `SUM(bigint)` (a numeric) an integer.
 const TRIAL_BALANCE: &str = "
 SELECT l.id, l.code, l.name, l.type AS ledger_type, l.parent_id,
-       COALESCE(t.debit, 0) AS debit, COALESCE(t.credit, 0) AS credit
+       COALESCE(t.debit_high, 0) AS debit_high, COALESCE(t.debit_low, 0) AS debit_low,
+       COALESCE(t.credit_high, 0) AS credit_high, COALESCE(t.credit_low, 0) AS credit_low
 FROM ledgers l
 LEFT JOIN (
     SELECT vl.ledger_id,
-           CAST(SUM(vl.debit) AS BIGINT) AS debit,
-           CAST(SUM(vl.credit) AS BIGINT) AS credit
+           CAST(SUM(vl.debit / 4294967296) AS BIGINT) AS debit_high,
+           CAST(SUM(vl.debit % 4294967296) AS BIGINT) AS debit_low,
+           CAST(SUM(vl.credit / 4294967296) AS BIGINT) AS credit_high,
+           CAST(SUM(vl.credit % 4294967296) AS BIGINT) AS credit_low
     FROM voucher_lines vl
     JOIN vouchers v ON v.id = vl.voucher_id
     WHERE v.posted_at IS NOT NULL {as_of}
@@ -40,8 +50,15 @@ struct Row {
     name: String,
     ledger_type: LedgerType,
     parent_id: Option<i64>,
-    debit: i64,
-    credit: i64,
+    debit_high: i64,
+    debit_low: i64,
+    credit_high: i64,
+    credit_low: i64,
+}
+
+/// The split sums of [`TRIAL_BALANCE`] put back together.
+fn joined(high: i64, low: i64) -> i128 {
+    (i128::from(high) << 32) + i128::from(low)
 }
 
 #[derive(Debug, Serialize)]
@@ -52,13 +69,13 @@ struct LedgerBalance {
     #[serde(rename = "type")]
     ledger_type: LedgerType,
     parent_id: Option<i64>,
-    debit: i64,
-    credit: i64,
+    /// Sums as JSON integers, which may exceed 64 bits.
+    debit: i128,
+    credit: i128,
     /// `debit - credit`: positive is a debit balance, negative a credit balance.
-    balance: i64,
+    balance: i128,
 }
 
-/// Wider than one ledger's sums: adding many BIGINT sums cannot overflow it.
 #[derive(Debug, Serialize)]
 struct Totals {
     debit: i128,
@@ -115,18 +132,21 @@ async fn trial_balance(
     };
     let mut ledgers = Vec::with_capacity(rows.len());
     for r in rows {
-        totals.debit += i128::from(r.debit);
-        totals.credit += i128::from(r.credit);
+        let (debit, credit) = (
+            joined(r.debit_high, r.debit_low),
+            joined(r.credit_high, r.credit_low),
+        );
+        totals.debit += debit;
+        totals.credit += credit;
         ledgers.push(LedgerBalance {
-            // Both sums are non-negative, so their difference fits.
-            balance: r.debit - r.credit,
+            balance: debit - credit,
             id: r.id,
             code: r.code,
             name: r.name,
             ledger_type: r.ledger_type,
             parent_id: r.parent_id,
-            debit: r.debit,
-            credit: r.credit,
+            debit,
+            credit,
         });
     }
     Ok(HttpResponse::Ok().json(TrialBalance {

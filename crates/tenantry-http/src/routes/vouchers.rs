@@ -2,8 +2,9 @@
 //! the schema stores them; a JSON float or string is refused rather than rounded.
 //!
 //! A voucher is posted whole or not at all: it is checked first (at least two lines, each
-//! exactly one of debit and credit positive, known ledgers, debits = credits), then the voucher
-//! and its lines are written in one transaction.
+//! exactly one of debit and credit positive, amounts and total at most
+//! [`MAX_AMOUNT`](input::MAX_AMOUNT), known ledgers, debits = credits), then the voucher and its
+//! lines are written in one transaction.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -206,19 +207,17 @@ impl NewVoucher {
                 None,
                 "a ledger id",
             );
-            let debit = input::integer(
+            let debit = input::amount(
                 errors,
                 line_field(i, "debit"),
                 line.debit.as_ref(),
-                0,
                 Some(0),
                 AMOUNT,
             );
-            let credit = input::integer(
+            let credit = input::amount(
                 errors,
                 line_field(i, "credit"),
                 line.credit.as_ref(),
-                0,
                 Some(0),
                 AMOUNT,
             );
@@ -244,25 +243,27 @@ impl NewVoucher {
         if !errors.is_empty() {
             return (None, refs);
         }
-        let sum = |side: fn(&Posting) -> i64| {
-            lines
-                .iter()
-                .try_fold(0i64, |total, line| total.checked_add(side(line)))
-        };
-        match (sum(|l| l.debit), sum(|l| l.credit)) {
-            (Some(debits), Some(credits)) if debits == credits => {}
-            (Some(debits), Some(credits)) => errors.push(FieldError {
+        // At most MAX_LINES amounts of at most MAX_AMOUNT each: these sums cannot overflow.
+        let debits: i64 = lines.iter().map(|l| l.debit).sum();
+        let credits: i64 = lines.iter().map(|l| l.credit).sum();
+        if debits != credits {
+            errors.push(FieldError {
                 field: "lines".into(),
                 message: format!(
                     "debits {} ≠ credits {}: a voucher must balance",
                     minor_units(debits),
                     minor_units(credits)
                 ),
-            }),
-            _ => errors.push(FieldError {
+            });
+        } else if debits > input::MAX_AMOUNT {
+            errors.push(FieldError {
                 field: "lines".into(),
-                message: "the amounts add up to more than can be stored".into(),
-            }),
+                message: format!(
+                    "the total {} is over the limit of {} for one voucher",
+                    minor_units(debits),
+                    input::amount_limit()
+                ),
+            });
         }
         let draft = date.filter(|_| errors.is_empty()).map(|date| Draft {
             date,
