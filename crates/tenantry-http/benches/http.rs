@@ -1312,7 +1312,7 @@ async fn measure(
 
 /// What routing costs per request, measured alone on the otherwise idle main runtime.
 struct Isolated {
-    /// `TenantDirectory::resolve` of the hot tenant's Host (a cache hit).
+    /// `TenantRouting::resolve` of the hot tenant's Host (a cache hit).
     resolve_us: f64,
     /// `TenantPools::acquire` + drop of the hot tenant's idle slot (no query).
     lease_us: f64,
@@ -1335,11 +1335,11 @@ async fn isolated_costs(
         .to_http_request();
     let per_call = |d: Duration| d.as_secs_f64() * 1e6 / f64::from(N);
     for _ in 0..1000 {
-        state.directory.resolve(&req).await?;
+        state.routing.resolve(&state.directory, &req).await?;
     }
     let started = Instant::now();
     for _ in 0..N {
-        std::hint::black_box(state.directory.resolve(&req).await?);
+        std::hint::black_box(state.routing.resolve(&state.directory, &req).await?);
     }
     let resolve_us = per_call(started.elapsed());
     let id = TenantId::from(hot.id);

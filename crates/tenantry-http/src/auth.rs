@@ -5,12 +5,11 @@
 //! restart and are valid on every instance sharing the key ring; rotating the master key logs
 //! everyone out. A token is only valid on the tenant it names: presented elsewhere it is 403.
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use actix_web::dev::Payload;
 use actix_web::http::header::AUTHORIZATION;
-use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+use actix_web::{FromRequest, HttpMessage as _, HttpRequest, HttpResponse, web};
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use moka::future::Cache;
@@ -21,12 +20,12 @@ use sha2::Sha256;
 use tenantry_app::UserRole;
 use tenantry_app::entity::user;
 use tenantry_core::TenantId;
-use tenantry_core::vault::{Vault, hash_password, verify_password};
+use tenantry_core::vault::{CheckerError, Vault};
 use uuid::Uuid;
 
 use crate::AppState;
 use crate::error::ApiError;
-use crate::tenant::{TenantDb, app_state, request_tenant};
+use crate::tenant::{TenantDb, request_tenant};
 
 /// How long a token is valid.
 pub const TOKEN_TTL_SECS: i64 = 3600;
@@ -40,6 +39,9 @@ pub struct Claims {
     /// The tenant the token is for.
     pub tid: Uuid,
     pub role: UserRole,
+    /// The user's session version when the token was issued: a password reset, role change or
+    /// disabling bumps it, and every token issued before stops working.
+    pub sv: i64,
     pub iat: i64,
     pub exp: i64,
 }
@@ -57,10 +59,13 @@ impl TokenKeys {
         let mut mac = Hmac::<Sha256>::new_from_slice(master.expose_secret().as_bytes())
             .expect("HMAC accepts keys of any length");
         mac.update(KEY_LABEL);
-        let secret: [u8; 32] = mac.finalize().into_bytes().into();
+        // Written straight into a buffer wiped on drop (no unwiped copy in between); the
+        // jsonwebtoken keys holding it afterwards wipe theirs on drop too.
+        let mut secret = secrecy::zeroize::Zeroizing::new([0u8; 32]);
+        hmac::digest::FixedOutput::finalize_into(mac, (&mut *secret).into());
         Self {
-            encoding: EncodingKey::from_secret(&secret),
-            decoding: DecodingKey::from_secret(&secret),
+            encoding: EncodingKey::from_secret(&*secret),
+            decoding: DecodingKey::from_secret(&*secret),
         }
     }
 
@@ -69,12 +74,14 @@ impl TokenKeys {
         tenant: TenantId,
         user_id: i64,
         role: UserRole,
+        session_version: i64,
     ) -> Result<String, ApiError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: user_id.to_string(),
             tid: tenant.as_uuid(),
             role,
+            sv: session_version,
             iat: now,
             exp: now + TOKEN_TTL_SECS,
         };
@@ -85,23 +92,32 @@ impl TokenKeys {
     fn verify(&self, token: &str) -> Option<Claims> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_required_spec_claims(&["exp", "sub"]);
+        validation.leeway = 0;
         jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
             .ok()
             .map(|d| d.claims)
     }
 }
 
-/// How long a user's current role and status are reused without reading the tenant database.
-/// A change made through this process's API is seen at once; one made elsewhere (another
-/// instance) within this delay.
+/// How long a user's current role and session version are reused without reading the tenant
+/// database. A change made through this process's API is forgotten at once; one made by another
+/// process arrives through the registry change feed (within a second), this TTL only bounds a
+/// change whose feed entry could not be written.
 pub const USER_STATUS_TTL: Duration = Duration::from_secs(5);
 
+/// What a token's user is *now*, as far as tokens care.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Current {
+    role: UserRole,
+    session_version: i64,
+}
+
 /// What a token's user is *now*: a token proves who the user was when it was issued; whether
-/// they are still active, and with which role, is read from the tenant database (cached
-/// briefly). A disabled or deleted user's token stops working; a demoted admin loses admin
-/// rights — neither waits for the token to expire.
+/// they are still active, with which role, and whether their credentials changed since, is read
+/// from the tenant database (cached briefly). A disabled or deleted user's token stops working,
+/// and so does every token issued before a password reset or role change.
 pub struct UserStatus {
-    cache: Cache<(TenantId, i64), Option<UserRole>>,
+    cache: Cache<(TenantId, i64), Option<Current>>,
 }
 
 impl Default for UserStatus {
@@ -110,33 +126,38 @@ impl Default for UserStatus {
             cache: Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(USER_STATUS_TTL)
+                .support_invalidation_closures()
                 .build(),
         }
     }
 }
 
 impl UserStatus {
-    /// The user's role if they exist and are active.
-    async fn current_role(
+    /// The user's role and session version if they exist and are active.
+    async fn current(
         &self,
         state: &AppState,
         tenant: TenantId,
         user_id: i64,
-    ) -> Result<Option<UserRole>, ApiError> {
+    ) -> Result<Option<Current>, ApiError> {
         self.cache
             .try_get_with((tenant, user_id), async {
                 let conn = state.pools.acquire(tenant).await?;
-                let row: Option<(UserRole, Option<chrono::DateTime<chrono::Utc>>)> =
+                let row: Option<(UserRole, Option<chrono::DateTime<chrono::Utc>>, i64)> =
                     user::Entity::find_by_id(user_id)
                         .select_only()
                         .column(user::Column::Role)
                         .column(user::Column::DisabledAt)
+                        .column(user::Column::SessionVersion)
                         .into_tuple()
                         .one(&conn)
                         .await?;
-                Ok::<_, ApiError>(
-                    row.and_then(|(role, disabled)| disabled.is_none().then_some(role)),
-                )
+                Ok::<_, ApiError>(row.and_then(|(role, disabled, session_version)| {
+                    disabled.is_none().then_some(Current {
+                        role,
+                        session_version,
+                    })
+                }))
             })
             .await
             .map_err(ApiError::from_shared)
@@ -146,9 +167,23 @@ impl UserStatus {
     pub async fn forget(&self, tenant: TenantId, user_id: i64) {
         self.cache.invalidate(&(tenant, user_id)).await;
     }
+
+    /// Forgets every user of a tenant (its status changed, or the feed lost track).
+    pub fn forget_tenant(&self, tenant: TenantId) {
+        // Only fails without `support_invalidation_closures`, which the builder sets.
+        let _ = self.cache.invalidate_entries_if(move |k, _| k.0 == tenant);
+    }
+
+    /// Forgets everyone (the change feed had a gap).
+    pub fn forget_all(&self) {
+        self.cache.invalidate_all();
+    }
 }
 
-/// The authenticated user of the request's tenant.
+/// The authenticated user of the request's tenant. Established by [`authenticate`] in the
+/// tenant middleware — after the request body has been read, before any handler runs — so a
+/// handler that takes both `AuthUser` and a [`TenantDb`] never leases a connection for a
+/// request that is not authenticated yet.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub user_id: i64,
@@ -168,35 +203,52 @@ impl AuthUser {
 
 impl FromRequest for AuthUser {
     type Error = ApiError;
-    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<Self, ApiError>>>>;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let state = app_state(&req);
-            let token = req
-                .headers()
-                .get(AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .ok_or(ApiError::Unauthorized)?;
-            let claims = state
-                .tokens
-                .verify(token.trim())
-                .ok_or(ApiError::Unauthorized)?;
-            let tenant = request_tenant(&req, &state).await?;
-            if claims.tid != tenant.id.as_uuid() {
-                return Err(ApiError::WrongTenant);
-            }
-            let user_id = claims.sub.parse().map_err(|_| ApiError::Unauthorized)?;
-            let role = state
-                .users
-                .current_role(&state, tenant.id, user_id)
-                .await?
-                .ok_or(ApiError::Unauthorized)?;
-            Ok(AuthUser { user_id, role })
-        })
+        std::future::ready(
+            req.extensions()
+                .get::<AuthUser>()
+                .cloned()
+                .ok_or(ApiError::Unauthorized),
+        )
     }
+}
+
+/// Checks the request's bearer token, if it has one, against the request's tenant: `None`
+/// without an `Authorization` header; 401 for a token that is invalid, expired, of a user who
+/// is gone or disabled, or issued before their credentials changed; 403 for another tenant's.
+pub(crate) async fn authenticate(
+    req: &HttpRequest,
+    state: &AppState,
+    tenant: TenantId,
+) -> Result<Option<AuthUser>, ApiError> {
+    let Some(header) = req.headers().get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(ApiError::Unauthorized)?;
+    let claims = state
+        .tokens
+        .verify(token.trim())
+        .ok_or(ApiError::Unauthorized)?;
+    if claims.tid != tenant.as_uuid() {
+        return Err(ApiError::WrongTenant);
+    }
+    let user_id = claims.sub.parse().map_err(|_| ApiError::Unauthorized)?;
+    let current = state
+        .users
+        .current(state, tenant, user_id)
+        .await?
+        .filter(|c| c.session_version == claims.sv)
+        .ok_or(ApiError::Unauthorized)?;
+    Ok(Some(AuthUser {
+        user_id,
+        role: current.role,
+    }))
 }
 
 #[derive(Deserialize)]
@@ -210,40 +262,52 @@ struct TokenBody {
     token: String,
 }
 
+/// Throttled (per client, then per account: `crate::throttle`) before the tenant database or
+/// the password checker is touched; a saturated checker answers 503 `busy` at once.
 pub async fn login(
+    req: HttpRequest,
     state: web::Data<AppState>,
-    db: TenantDb,
     body: web::Json<Login>,
 ) -> Result<HttpResponse, ApiError> {
     let Login { email, password } = body.into_inner();
     let email = email.trim().to_lowercase();
+    state
+        .login_throttle
+        .check_ip(state.proxies.client_ip(&req))?;
+    let tenant = request_tenant(&req, &state).await?.id;
+    state.login_throttle.check_account(tenant, &email)?;
+    let db = TenantDb::extract(&req).await?;
     let found = user::Entity::find()
         .filter(user::Column::Email.eq(email))
         .filter(user::Column::DisabledAt.is_null())
         .one(&*db)
         .await?;
-    let tenant = db.tenant.id;
     // Give the connection back before the deliberately slow hash check.
     drop(db);
     let hash = found
         .as_ref()
-        .map_or_else(|| decoy_hash().to_owned(), |u| u.password_hash.clone());
-    let verified = tokio::task::spawn_blocking(move || verify_password(&password, &hash))
-        .await
-        .map_err(ApiError::internal)?
-        .unwrap_or(false);
+        .map_or_else(|| decoy_hash(&state), |u| u.password_hash.clone());
+    let verified = match state.passwords.verify(password, hash).await {
+        Ok(verified) => verified,
+        Err(CheckerError::Password(e)) => {
+            tracing::warn!(error = %e, "a user's stored password hash is unreadable");
+            false
+        }
+        Err(e) => return Err(crate::throttle::checker_error(e)),
+    };
     match found {
         Some(user) if verified => {
-            let token = state.tokens.issue(tenant, user.id, user.role)?;
+            let token = state
+                .tokens
+                .issue(tenant, user.id, user.role, user.session_version)?;
             Ok(HttpResponse::Ok().json(TokenBody { token }))
         }
         _ => Err(ApiError::InvalidCredentials),
     }
 }
 
-/// A hash to check unknown users' passwords against, so "no such user" takes as long as "wrong
-/// password".
-fn decoy_hash() -> &'static str {
-    static HASH: OnceLock<String> = OnceLock::new();
-    HASH.get_or_init(|| hash_password(&tenantry_core::vault::random_password()).unwrap_or_default())
+/// A hash to check unknown (or disabled) users' passwords against, so "no such user" takes as
+/// long as "wrong password". Made once with the checker, at no hashing cost.
+fn decoy_hash(state: &AppState) -> String {
+    state.passwords.decoy_hash().to_owned()
 }

@@ -13,7 +13,9 @@ pub enum HostKind {
     /// A name outside the base domain: a candidate custom domain (still to be looked up).
     /// Lowercase, without port or trailing dot.
     Domain(String),
-    /// Any other valid host: an IP literal, a nested subdomain of the base domain.
+    /// More than one label under the base domain (`x.acme.localhost`): never a tenant.
+    Nested,
+    /// Any other valid host: an IP literal.
     Other,
 }
 
@@ -93,7 +95,7 @@ pub fn classify(raw: &str, base_domain: &str) -> Result<HostKind, HostError> {
         .and_then(|p| p.strip_suffix('.'))
     {
         Some(label) if !label.contains('.') => Ok(HostKind::Subdomain(label.to_owned())),
-        Some(_) => Ok(HostKind::Other),
+        Some(_) => Ok(HostKind::Nested),
         // A dotted name whose last label is not all digits (`1.2.3.4.5` is nobody's domain).
         None if name.contains('.')
             && !name
@@ -145,7 +147,7 @@ mod tests {
     fn not_tenant_hosts() {
         assert_eq!(c("localhost:8080"), Ok(HostKind::Apex));
         assert_eq!(c("localhost."), Ok(HostKind::Apex));
-        assert_eq!(c("a.b.localhost"), Ok(HostKind::Other));
+        assert_eq!(c("a.b.localhost"), Ok(HostKind::Nested));
         assert_eq!(c("127.0.0.1:8080"), Ok(HostKind::Other));
         assert_eq!(c("[::1]:8080"), Ok(HostKind::Other));
         assert_eq!(c("evillocalhost"), Ok(HostKind::Other));

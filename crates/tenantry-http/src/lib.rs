@@ -6,11 +6,16 @@
 //! Handlers reach a tenant database only through the [`tenant::TenantDb`] extractor.
 
 pub mod auth;
+mod body;
+pub mod client_ip;
+pub mod directory;
 pub mod error;
+mod feed;
 pub mod host;
 mod request_id;
 mod routes;
 pub mod tenant;
+pub mod throttle;
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -27,9 +32,10 @@ use tenantry_registry::Registry;
 use tracing::Span;
 use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder, TracingLogger};
 
+pub use directory::{Freshness, ResolvedTenant, TenantDirectory};
 pub use error::ApiError;
 pub use request_id::REQUEST_ID_HEADER;
-pub use tenant::{ResolvedTenant, TenantDb, TenantDirectory};
+pub use tenant::TenantDb;
 
 /// Largest JSON body accepted.
 pub const JSON_LIMIT: usize = 64 * 1024;
@@ -43,8 +49,15 @@ pub struct AppState {
     pub provisioner: Arc<Provisioner>,
     pub pools: TenantPools,
     pub directory: TenantDirectory,
+    pub routing: tenant::TenantRouting,
+    /// Deadline for reading a whole request body (`server.request_timeout_ms`).
+    pub request_timeout: std::time::Duration,
     pub tokens: auth::TokenKeys,
     pub users: auth::UserStatus,
+    /// argon2id for logins and password changes, on a fixed set of threads.
+    pub passwords: tenantry_core::vault::PasswordChecker,
+    pub login_throttle: Arc<throttle::LoginThrottle>,
+    pub proxies: client_ip::TrustedProxies,
 }
 
 /// A bound, not yet running server.
@@ -55,6 +68,8 @@ pub struct Application {
     /// SIGTERM, registered in `build`: a signal arriving between `build` and the first poll of
     /// the server must stop it gracefully, not kill the process.
     terminate: tokio::signal::unix::Signal,
+    /// The registry change feed; stopped with the server.
+    feed: tokio::task::JoinHandle<()>,
 }
 
 impl Application {
@@ -72,21 +87,43 @@ impl Application {
             }),
         );
         pools.spawn_housekeeping();
+        let poll_every = std::time::Duration::from_millis(settings.registry.poll_interval_ms);
         let directory = TenantDirectory::new(
             registry.clone(),
+            poll_every,
+            std::time::Duration::from_secs(settings.registry.max_stale_secs),
+        );
+        let routing = tenant::TenantRouting::new(
             &settings.server.base_domain,
             settings.server.tenant_header,
             settings.tenants.reserved_subdomains.clone(),
         );
+        let request_timeout = std::time::Duration::from_millis(settings.server.request_timeout_ms);
         let tokens = auth::TokenKeys::from_vault(registry.vault());
+        let security = &settings.security;
+        let passwords = tenantry_core::vault::PasswordChecker::new(
+            security.password_hash_workers,
+            security.password_hash_queue,
+        )?;
+        let login_throttle = Arc::new(throttle::LoginThrottle::new(
+            security.login_attempts_per_ip_per_minute,
+            security.login_attempts_per_account_per_minute,
+        ));
+        login_throttle.spawn_pruning();
         let state = web::Data::new(AppState {
             tokens,
             users: auth::UserStatus::default(),
+            passwords,
+            login_throttle,
+            proxies: client_ip::TrustedProxies::new(settings.server.trusted_proxies.clone()),
             registry,
             provisioner,
             pools,
             directory,
+            routing,
+            request_timeout,
         });
+        let feed = feed::spawn(state.clone().into_inner(), poll_every);
         let listener = TcpListener::bind(settings.server.listen)?;
         let port = listener.local_addr()?.port();
         let data = state.clone();
@@ -105,6 +142,7 @@ impl Application {
                 .configure(routes::configure)
                 .default_service(web::to(routes::not_found))
         })
+        .client_request_timeout(request_timeout)
         .listen(listener)?
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
         .disable_signals()
@@ -115,6 +153,7 @@ impl Application {
             server,
             state,
             terminate,
+            feed,
         })
     }
 
@@ -134,15 +173,22 @@ impl Application {
     /// Serves until SIGTERM/SIGINT (or [`Self::handle`]'s stop); in-flight requests finish.
     pub async fn run_until_stopped(mut self) -> std::io::Result<()> {
         let handle = self.server.handle();
+        let feed = self.feed.abort_handle();
         let mut server = std::pin::pin!(self.server);
-        tokio::select! {
-            result = &mut server => return result,
-            _ = self.terminate.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-        tracing::info!("shutting down: finishing in-flight requests");
-        // The stop command is served by the server future itself: poll both together.
-        let (_, result) = tokio::join!(handle.stop(true), server);
+        let result = tokio::select! {
+            result = &mut server => Some(result),
+            _ = self.terminate.recv() => None,
+            _ = tokio::signal::ctrl_c() => None,
+        };
+        let result = match result {
+            Some(result) => result,
+            None => {
+                tracing::info!("shutting down: finishing in-flight requests");
+                // The stop command is served by the server future itself: poll both together.
+                tokio::join!(handle.stop(true), server).1
+            }
+        };
+        feed.abort();
         result
     }
 }

@@ -3,112 +3,63 @@
 //! tenant database connection, so no handler can query "a tenant" it has not resolved.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use async_trait::async_trait;
-use moka::future::Cache;
 use tenantry_core::{Subdomain, TenantId};
 use tenantry_pool::{PoolError, TargetResolver, TenantConnection, TenantTarget};
 use tenantry_provision::Provisioner;
-use tenantry_registry::entity::tenant;
-use tenantry_registry::{Registry, RegistryError, TenantStatus};
+use tenantry_registry::TenantStatus;
 use tracing_actix_web::RootSpan;
 use uuid::Uuid;
 
 use crate::AppState;
+use crate::directory::Key;
+pub use crate::directory::{ResolvedTenant, TenantDirectory};
 use crate::error::ApiError;
 use crate::host::{self, HostKind};
 
-/// How long a Host → tenant answer (including "no such tenant") is reused without asking the
-/// master. A status change made elsewhere (the CLI) is seen within this delay.
-pub const RESOLUTION_TTL: Duration = Duration::from_secs(5);
-
 pub const TENANT_HEADER: &str = "x-tenant-id";
 
-/// A tenant as a request sees it: enough to gate and to route, nothing secret.
-#[derive(Debug, Clone)]
-pub struct ResolvedTenant {
-    pub id: TenantId,
-    pub subdomain: String,
-    pub status: TenantStatus,
-}
-
-impl From<&tenant::Model> for ResolvedTenant {
-    fn from(t: &tenant::Model) -> Self {
-        Self {
-            id: t.id.into(),
-            subdomain: t.subdomain.clone(),
-            status: t.status,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-enum Key {
-    Domain(String),
-    Subdomain(String),
-    Id(Uuid),
-}
-
-/// Host/id → tenant lookups, cached briefly (negative answers too, so a flood of requests for
-/// unknown hosts does not reach the master) and single-flight per key.
-pub struct TenantDirectory {
-    registry: Arc<Registry>,
-    cache: Cache<Key, Option<ResolvedTenant>>,
+/// How a request names its tenant: the rules of the deployment.
+pub struct TenantRouting {
     base_domain: String,
     tenant_header: bool,
     reserved: Vec<String>,
 }
 
-impl TenantDirectory {
-    pub fn new(
-        registry: Arc<Registry>,
-        base_domain: &str,
-        tenant_header: bool,
-        reserved: Vec<String>,
-    ) -> Self {
+impl TenantRouting {
+    pub fn new(base_domain: &str, tenant_header: bool, reserved: Vec<String>) -> Self {
         Self {
-            registry,
-            cache: Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(RESOLUTION_TTL)
-                .build(),
             base_domain: host::normalise_base_domain(base_domain),
             tenant_header,
             reserved,
         }
     }
 
-    /// Forgets what is cached about `id` (e.g. after a status change in this process).
-    pub fn invalidate(&self, id: TenantId) {
-        let uuid = id.as_uuid();
-        // Entries are few and short-lived; a predicate scan keeps the keying simple.
-        let _ = self.cache.invalidate_entries_if(move |k, v| match (k, v) {
-            (Key::Id(u), _) => *u == uuid,
-            (_, Some(t)) => t.id.as_uuid() == uuid,
-            _ => false,
-        });
-    }
-
     /// The tenant this request is for, gated by status: only an active tenant comes back.
     ///
     /// Order: a verified custom domain, else a subdomain of the base domain, else (if enabled)
-    /// the `X-Tenant-Id` header. A host under the base domain is decisive: an unknown subdomain is
-    /// 404 whatever the header says. Any other host falls back to the header when it is no
-    /// tenant's domain (an internal service name, an IP address).
-    pub async fn resolve(&self, req: &HttpRequest) -> Result<ResolvedTenant, ApiError> {
+    /// the `X-Tenant-Id` header. A name under the base domain decides alone: one label is a
+    /// subdomain (unknown → 404 whatever the header says); the apex (the admin host) and nested
+    /// names are never a tenant. Only a host outside the base domain that is no tenant's domain
+    /// (an internal service name, an IP address) falls back to the header.
+    pub async fn resolve(
+        &self,
+        directory: &TenantDirectory,
+        req: &HttpRequest,
+    ) -> Result<ResolvedTenant, ApiError> {
         let found = match self.host_key(req)? {
-            HostKey::Subdomain(key) => self.lookup(key).await?,
+            HostKey::Subdomain(key) => directory.lookup(key).await?,
             HostKey::NoTenant => None,
-            HostKey::Domain(key) => match self.lookup(key).await? {
+            HostKey::Domain(key) => match directory.lookup(key).await? {
                 found @ Some(_) => found,
-                None => self.lookup_header(req).await?,
+                None => self.lookup_header(directory, req).await?,
             },
-            HostKey::Silent => self.lookup_header(req).await?,
+            HostKey::Silent => self.lookup_header(directory, req).await?,
         };
         let tenant = found.ok_or(ApiError::TenantNotFound)?;
         match tenant.status {
@@ -120,43 +71,31 @@ impl TenantDirectory {
         }
     }
 
-    /// One cached, single-flight registry lookup (a miss is cached too).
-    async fn lookup(&self, key: Key) -> Result<Option<ResolvedTenant>, ApiError> {
-        let registry = self.registry.clone();
-        self.cache
-            .try_get_with(key.clone(), async move {
-                let model = match &key {
-                    Key::Domain(d) => registry.live_tenant_by_domain(d).await?,
-                    Key::Subdomain(s) => registry.live_tenant_by_subdomain(s).await?,
-                    Key::Id(id) => registry
-                        .tenant((*id).into())
-                        .await?
-                        .filter(|t| t.status != TenantStatus::Deleted),
-                };
-                Ok::<_, RegistryError>(model.as_ref().map(ResolvedTenant::from))
-            })
-            .await
-            .map_err(|e: Arc<RegistryError>| {
-                tracing::error!(error = %e, "tenant lookup failed");
-                ApiError::RegistryUnavailable
-            })
-    }
-
-    /// What the `Host` header names.
+    /// What the request's host names. An absolute-form target (`GET http://beta.localhost/…`)
+    /// names the host (RFC 9112 §3.2.2); one that disagrees with `Host` is refused rather than
+    /// guessed at.
     fn host_key(&self, req: &HttpRequest) -> Result<HostKey, ApiError> {
-        let raw = match req.headers().get(actix_web::http::header::HOST) {
-            Some(v) => v
-                .to_str()
-                .map_err(|_| ApiError::InvalidHost("not ASCII"))?
-                .to_owned(),
-            None => req
-                .uri()
-                .authority()
-                .map(|a| a.as_str().to_owned())
-                .unwrap_or_default(),
+        let header = match req.headers().get(actix_web::http::header::HOST) {
+            Some(v) => Some(v.to_str().map_err(|_| ApiError::InvalidHost("not ASCII"))?),
+            None => None,
         };
-        let kind = host::classify(&raw, &self.base_domain)
-            .map_err(|e| ApiError::InvalidHost(e.reason()))?;
+        let target = req.uri().authority().map(|a| a.as_str());
+        let classify = |raw: &str| {
+            host::classify(raw, &self.base_domain).map_err(|e| ApiError::InvalidHost(e.reason()))
+        };
+        let kind = match (target, header) {
+            (Some(target), Some(header)) => {
+                let kind = classify(target)?;
+                if classify(header)? != kind {
+                    return Err(ApiError::BadRequest(
+                        "the request target and the Host header name different hosts".into(),
+                    ));
+                }
+                kind
+            }
+            (Some(raw), None) | (None, Some(raw)) => classify(raw)?,
+            (None, None) => classify("")?,
+        };
         Ok(match kind {
             HostKind::Domain(domain) => HostKey::Domain(Key::Domain(domain)),
             // A label that can never be a subdomain (reserved, too short) is no tenant.
@@ -164,12 +103,17 @@ impl TenantDirectory {
                 Ok(s) => HostKey::Subdomain(Key::Subdomain(s.as_str().to_owned())),
                 Err(_) => HostKey::NoTenant,
             },
-            HostKind::Apex | HostKind::Other => HostKey::Silent,
+            HostKind::Apex | HostKind::Nested => HostKey::NoTenant,
+            HostKind::Other => HostKey::Silent,
         })
     }
 
     /// The tenant `X-Tenant-Id` names, if that header is enabled and present.
-    async fn lookup_header(&self, req: &HttpRequest) -> Result<Option<ResolvedTenant>, ApiError> {
+    async fn lookup_header(
+        &self,
+        directory: &TenantDirectory,
+        req: &HttpRequest,
+    ) -> Result<Option<ResolvedTenant>, ApiError> {
         if !self.tenant_header {
             return Ok(None);
         }
@@ -181,7 +125,7 @@ impl TenantDirectory {
             .ok()
             .and_then(|v| v.trim().parse::<Uuid>().ok())
             .ok_or_else(|| ApiError::BadRequest("X-Tenant-Id must be a tenant id".into()))?;
-        self.lookup(Key::Id(id)).await
+        directory.lookup(Key::Id(id.into())).await
     }
 }
 
@@ -189,28 +133,37 @@ impl TenantDirectory {
 enum HostKey {
     /// A subdomain of the base domain: decides alone (unknown → 404, whatever the header says).
     Subdomain(Key),
-    /// Under the base domain but never a subdomain (reserved, too short): no tenant.
+    /// The apex, a nested name, or a label that can never be a subdomain: no tenant.
     NoTenant,
     /// Another domain: a tenant's if it is a verified custom domain, else the header may say.
     Domain(Key),
-    /// Names no tenant (the apex, an IP literal, a nested name): the header may say.
+    /// Names no tenant (an IP literal): the header may say.
     Silent,
 }
 
-/// Middleware for tenant-routed scopes: resolves and gates the tenant before any route (so an
-/// unknown route of a suspended tenant is still 403), records it on the request span, and leaves
-/// it in the request extensions for [`TenantDb`].
+/// Middleware for tenant-routed scopes, in this order: resolve and gate the tenant (so an
+/// unknown route of a suspended tenant is still 403), read the whole body within the request
+/// deadline (a slow client gets 408 and never holds anything of the tenant), then check the
+/// bearer token if there is one. Only then does a handler run — and lease a tenant connection —
+/// so no client can hold a tenant's connection while it dawdles over its request.
 pub async fn require_tenant(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let state = req
         .app_data::<web::Data<AppState>>()
         .expect("AppState is registered")
         .clone();
-    let tenant = state.directory.resolve(req.request()).await?;
+    let tenant = state
+        .routing
+        .resolve(&state.directory, req.request())
+        .await?;
     if let Some(span) = req.extensions().get::<RootSpan>() {
         span.record("tenant", tenant.subdomain.as_str());
+    }
+    crate::body::read_whole(&mut req, state.request_timeout).await?;
+    if let Some(user) = crate::auth::authenticate(req.request(), &state, tenant.id).await? {
+        req.extensions_mut().insert(user);
     }
     req.extensions_mut().insert(tenant);
     next.call(req).await
@@ -260,7 +213,7 @@ pub(crate) async fn request_tenant(
     let resolved = req.extensions().get::<ResolvedTenant>().cloned();
     match resolved {
         Some(t) => Ok(t),
-        None => state.directory.resolve(req).await,
+        None => state.routing.resolve(&state.directory, req).await,
     }
 }
 

@@ -1,6 +1,6 @@
 //! The tenant's users, managed by its admins only.
 //!
-//! Passwords are hashed (argon2id, deliberately slow) on the blocking pool *before* a tenant
+//! Passwords are hashed (argon2id, deliberately slow) on the password checker *before* a tenant
 //! connection is leased, so a burst of user creations does not hold the tenant's connections.
 //! Hashes are never returned or logged. The tenant always keeps at least one active admin:
 //! demoting, disabling or deleting the last one is a 409.
@@ -16,7 +16,6 @@ use serde::{Deserialize, Serialize};
 use tenantry_app::UserRole;
 use tenantry_app::entity::{user, voucher};
 use tenantry_core::Email;
-use tenantry_core::vault::hash_password;
 
 use super::begin_write;
 use super::input;
@@ -41,9 +40,6 @@ pub fn router(cfg: &mut web::ServiceConfig) {
 }
 
 const MAX_NAME: usize = 200;
-const MIN_PASSWORD: usize = 12;
-/// Long enough for any passphrase; bounds the work one request can ask of the hasher.
-const MAX_PASSWORD: usize = 1024;
 
 /// A user as the API shows it: never the password hash.
 #[derive(Debug, Serialize)]
@@ -109,22 +105,27 @@ fn role(errors: &mut Vec<FieldError>, raw: &str) -> Option<UserRole> {
     parsed
 }
 
+/// The policy shared with the CLI (`tenantry_core::password`), so no door is weaker.
 fn password(errors: &mut Vec<FieldError>, raw: Option<&SecretString>) {
-    let len = raw.map(|p| p.expose_secret().chars().count());
-    if !len.is_some_and(|n| (MIN_PASSWORD..=MAX_PASSWORD).contains(&n)) {
-        errors.push(FieldError {
-            field: "password".into(),
-            message: format!("must be {MIN_PASSWORD} to {MAX_PASSWORD} characters"),
-        });
-    }
+    use tenantry_core::password::{RULE, check};
+    let message = match raw {
+        None => format!("is required: {RULE}"),
+        Some(p) => match check(p.expose_secret()) {
+            Ok(()) => return,
+            Err(e) => e.to_string(),
+        },
+    };
+    errors.push(FieldError::new("password", message));
 }
 
-/// Argon2id on the blocking pool: it takes tens of milliseconds by design.
-async fn hash(password: SecretString) -> Result<String, ApiError> {
-    tokio::task::spawn_blocking(move || hash_password(&password))
+/// Argon2id on the shared password checker: it takes tens of milliseconds by design, and a
+/// saturated checker answers 503 `busy` rather than queueing without bound.
+async fn hash(req: &HttpRequest, password: SecretString) -> Result<String, ApiError> {
+    app_state(req)
+        .passwords
+        .hash(password)
         .await
-        .map_err(ApiError::internal)?
-        .map_err(ApiError::internal)
+        .map_err(crate::throttle::checker_error)
 }
 
 #[derive(Debug, Deserialize)]
@@ -162,7 +163,7 @@ async fn create(
     else {
         return Err(ApiError::Validation(errors));
     };
-    let password_hash = hash(secret).await?;
+    let password_hash = hash(&req, secret).await?;
     let db = TenantDb::extract(&req).await?;
     let created = user::ActiveModel {
         email: Set(email.as_str().to_owned()),
@@ -240,7 +241,7 @@ async fn update(
         return Err(ApiError::Validation(errors));
     }
     let password_hash = match secret {
-        Some(secret) => Some(hash(secret).await?),
+        Some(secret) => Some(hash(&req, secret).await?),
         None => None,
     };
     let db = TenantDb::extract(&req).await?;
@@ -267,19 +268,26 @@ async fn update(
         };
         return Err(last_admin(&current, action));
     }
+    // Every earlier token of the user stops working when what it vouches for changes.
+    let ends_sessions = password_hash.is_some()
+        || new_role != current.role
+        || disabled_at.is_some() != current.disabled_at.is_some();
+    let session_version = current.session_version + i64::from(ends_sessions);
     let mut row: user::ActiveModel = current.into();
     if let Some(name) = name {
         row.name = Set(name);
     }
     row.role = Set(new_role);
     row.disabled_at = Set(disabled_at);
+    row.session_version = Set(session_version);
     if let Some(hash) = password_hash {
         row.password_hash = Set(hash);
     }
     let updated = row.update(&txn).await?;
     txn.commit().await?;
-    // Their next request sees the new role or status, not the cached one.
-    app_state(&req).users.forget(db.tenant.id, updated.id).await;
+    if ends_sessions {
+        sessions_ended(&app_state(&req), db.tenant.id, updated.id).await;
+    }
     Ok(HttpResponse::Ok().json(UserView::from(updated)))
 }
 
@@ -324,6 +332,17 @@ async fn remove(
             _ => e.into(),
         })?;
     txn.commit().await?;
-    state.users.forget(db.tenant.id, id).await;
+    sessions_ended(&state, db.tenant.id, id).await;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// A user's tokens stop working: at once in this process, and in every other `serve` when it
+/// reads the registry change feed (within a second). If the master cannot take the change now,
+/// the others notice when their cached copy of the user expires
+/// ([`crate::auth::USER_STATUS_TTL`]).
+async fn sessions_ended(state: &AppState, tenant: tenantry_core::TenantId, user_id: i64) {
+    state.users.forget(tenant, user_id).await;
+    if let Err(e) = state.registry.record_user_change(tenant, user_id).await {
+        tracing::warn!(error = %e, user_id, "could not publish a user's ended sessions");
+    }
 }

@@ -24,51 +24,13 @@ pub struct TestApp {
     pub provisioner: Arc<Provisioner>,
     pub addr: SocketAddr,
     pub client: reqwest::Client,
+    pub state: actix_web::web::Data<tenantry_http::AppState>,
     handle: actix_web::dev::ServerHandle,
 }
 
 impl TestApp {
     pub async fn spawn(dialect: Dialect) -> Self {
-        let master = TestDb::new(dialect).await;
-        let ring = KeyRing::from_keys(KeyRing::generate_key(), vec![]);
-        let registry = Registry::connect(
-            &DatabaseUrl::parse(master.url()).unwrap(),
-            Arc::new(Vault::new(ring)),
-        )
-        .await
-        .unwrap();
-        registry.migrate().await.unwrap();
-        if dialect == Dialect::Postgres {
-            let url = pg_admin_url();
-            registry
-                .add_server(NewServer {
-                    name: ServerName::parse("pg-test").unwrap(),
-                    dialect: ServerDialect::Postgres,
-                    url: url.rsplit_once('/').unwrap().0.to_owned(),
-                    admin_password: None,
-                    capacity: 10_000,
-                })
-                .await
-                .unwrap();
-        }
-        let mut settings = Settings::embedded_default();
-        settings.server.listen = "127.0.0.1:0".parse().unwrap();
-        settings.server.base_domain = "localhost".into();
-        settings.data_dir = master.dir().to_owned();
-        let provisioner = Arc::new(Provisioner::new(registry.clone(), master.dir()));
-        let registry = Arc::new(registry);
-        let app = Application::build(&settings, registry.clone(), provisioner.clone()).unwrap();
-        let addr = SocketAddr::from(([127, 0, 0, 1], app.port()));
-        let handle = app.handle();
-        tokio::spawn(app.run_until_stopped());
-        Self {
-            master,
-            registry,
-            provisioner,
-            addr,
-            client: reqwest::Client::new(),
-            handle,
-        }
+        Self::spawn_with(dialect, |_| {}).await
     }
 
     pub async fn create(&self, subdomain: &str) -> tenant::Model {
@@ -89,7 +51,7 @@ impl TestApp {
     /// A token for the tenant's seeded admin (user 1), minted as the server would.
     pub fn token(&self, tenant: &tenant::Model) -> String {
         tenantry_http::auth::TokenKeys::from_vault(self.registry.vault())
-            .issue(tenant.id.into(), 1, tenantry_app::UserRole::Admin)
+            .issue(tenant.id.into(), 1, tenantry_app::UserRole::Admin, 0)
             .unwrap()
     }
 
@@ -104,8 +66,9 @@ impl TestApp {
             .send()
             .await
             .unwrap();
-        assert_eq!(res.status(), 200, "login on {subdomain}");
+        let status = res.status();
         let body: serde_json::Value = res.json().await.unwrap();
+        assert_eq!(status, 200, "login on {subdomain}: {body}");
         body["token"].as_str().unwrap().to_owned()
     }
 
@@ -197,4 +160,128 @@ pub async fn assert_error(res: reqwest::Response, status: u16, code: &str) -> se
     assert_eq!(body["error"]["code"], code, "{body}");
     assert_eq!(body["error"]["request_id"], header.as_str(), "{body}");
     body
+}
+
+impl TestApp {
+    /// [`TestApp::spawn`] with settings adjusted by `configure` before the server is built.
+    pub async fn spawn_with(dialect: Dialect, configure: impl FnOnce(&mut Settings)) -> Self {
+        let master = TestDb::new(dialect).await;
+        let ring = KeyRing::from_keys(KeyRing::generate_key(), vec![]);
+        let registry = Registry::connect(
+            &DatabaseUrl::parse(master.url()).unwrap(),
+            Arc::new(Vault::new(ring)),
+        )
+        .await
+        .unwrap();
+        registry.migrate().await.unwrap();
+        if dialect == Dialect::Postgres {
+            register_test_server(&registry).await;
+        }
+        let mut settings = test_settings(master.dir());
+        configure(&mut settings);
+        let provisioner = Arc::new(Provisioner::new(registry.clone(), master.dir()));
+        let registry = Arc::new(registry);
+        let app = Application::build(&settings, registry.clone(), provisioner.clone()).unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], app.port()));
+        let handle = app.handle();
+        let state = app.state();
+        tokio::spawn(app.run_until_stopped());
+        Self {
+            master,
+            registry,
+            provisioner,
+            addr,
+            client: reqwest::Client::new(),
+            state,
+            handle,
+        }
+    }
+}
+
+/// Another `serve` on the same master: its own Host directory, pools, user cache and change
+/// feed, as a second instance behind a load balancer would have.
+pub struct Instance {
+    pub addr: SocketAddr,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        drop(self.handle.clone().stop(false));
+    }
+}
+
+impl TestApp {
+    pub fn second_instance(&self) -> Instance {
+        let settings = test_settings(self.master.dir());
+        let app =
+            Application::build(&settings, self.registry.clone(), self.provisioner.clone()).unwrap();
+        let addr = SocketAddr::from(([127, 0, 0, 1], app.port()));
+        let handle = app.handle();
+        tokio::spawn(app.run_until_stopped());
+        Instance { addr, handle }
+    }
+
+    /// `GET path` on `host` at another instance.
+    pub fn get_at(&self, addr: SocketAddr, host: &str, path: &str) -> reqwest::RequestBuilder {
+        self.client
+            .get(format!("http://{addr}{path}"))
+            .header("host", format!("{host}:{}", addr.port()))
+    }
+}
+
+impl TestApp {
+    /// Registers PostgreSQL server `name` as the test cluster reached at `addr` instead (a
+    /// chaos proxy in front of it): same credentials, another address.
+    pub async fn add_pg_server_at(&self, name: &str, addr: SocketAddr) {
+        let mut url = url::Url::parse(&pg_admin_url()).unwrap();
+        url.set_host(Some(&addr.ip().to_string())).unwrap();
+        url.set_port(Some(addr.port())).unwrap();
+        let url = url.to_string();
+        self.registry
+            .add_server(NewServer {
+                name: ServerName::parse(name).unwrap(),
+                dialect: ServerDialect::Postgres,
+                url: url.rsplit_once('/').unwrap().0.to_owned(),
+                admin_password: None,
+                capacity: 10_000,
+            })
+            .await
+            .unwrap();
+    }
+
+    /// A tenant on the named server.
+    pub async fn create_on(&self, subdomain: &str, server: &str) -> tenant::Model {
+        let mut create = request(subdomain);
+        create.server = Some(ServerName::parse(server).unwrap());
+        self.provisioner
+            .create(create)
+            .await
+            .unwrap_or_else(|e| panic!("create {subdomain} on {server}: {e}"))
+            .tenant
+    }
+}
+
+/// Registers the test PostgreSQL cluster as tenant server `pg-test`.
+pub async fn register_test_server(registry: &Registry) {
+    let url = pg_admin_url();
+    registry
+        .add_server(NewServer {
+            name: ServerName::parse("pg-test").unwrap(),
+            dialect: ServerDialect::Postgres,
+            url: url.rsplit_once('/').unwrap().0.to_owned(),
+            admin_password: None,
+            capacity: 10_000,
+        })
+        .await
+        .unwrap();
+}
+
+/// The embedded default on a free loopback port, with its data in `dir`.
+pub fn test_settings(dir: &std::path::Path) -> Settings {
+    let mut settings = Settings::embedded_default();
+    settings.server.listen = "127.0.0.1:0".parse().unwrap();
+    settings.server.base_domain = "localhost".into();
+    settings.data_dir = dir.to_owned();
+    settings
 }

@@ -1,0 +1,183 @@
+//! The registry change feed, as one `serve` follows it: every registry change names a tenant
+//! (or one of its users); this task reads new changes every `registry.poll_interval_ms` — at
+//! once on a PostgreSQL NOTIFY — and forgets what this process cached about that tenant: its
+//! Host directory entry, its pools (a suspended or deleted tenant's connections close), its
+//! users' status.
+//!
+//! When the master cannot be reached, nothing is forgotten and known tenants go on being served
+//! ([`crate::directory`]); when it answers again, the feed catches up before the directory counts
+//! as current again. A feed that lost track (changes pruned while this process was cut off)
+//! reloads the whole directory and forgets every user and every tenant whose entry changed.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tenantry_core::TenantId;
+use tenantry_registry::{Change, ChangeKind, ChangeListener, RegistryError};
+
+use crate::AppState;
+
+/// Changes read per round trip.
+const BATCH: u64 = 500;
+/// One sync (a batch of reads) may take this long before the master counts as unreachable.
+const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
+/// How often this process prunes old changes (any process may; it is idempotent).
+const PRUNE_EVERY: Duration = Duration::from_secs(600);
+/// Changes older than this are pruned. A process cut off for longer reloads everything.
+const KEEP_CHANGES: Duration = Duration::from_secs(3600);
+/// At most one "master unreachable" warning per this interval.
+const WARN_EVERY: Duration = Duration::from_secs(10);
+
+pub(crate) fn spawn(state: Arc<AppState>, poll_every: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut feed = Feed {
+            state,
+            last: None,
+            listener: None,
+            pruned_at: None,
+            warned_at: None,
+        };
+        loop {
+            match tokio::time::timeout(SYNC_TIMEOUT, feed.sync()).await {
+                Ok(Ok(())) => {
+                    feed.state.directory.synced();
+                    feed.warned_at = None;
+                }
+                Ok(Err(e)) => feed.unreachable(&e.to_string()),
+                Err(_) => feed.unreachable("the master did not answer in time"),
+            }
+            feed.wait(poll_every).await;
+        }
+    })
+}
+
+struct Feed {
+    state: Arc<AppState>,
+    /// The last change applied; `None` until the directory has been loaded whole.
+    last: Option<i64>,
+    listener: Option<ChangeListener>,
+    pruned_at: Option<Instant>,
+    warned_at: Option<Instant>,
+}
+
+impl Feed {
+    /// Brings this process up to date with the master.
+    async fn sync(&mut self) -> Result<(), RegistryError> {
+        if self.listener.is_none() {
+            // A notification only hurries the next poll: losing one costs at most an interval.
+            self.listener = self.state.registry.change_listener().await.unwrap_or(None);
+        }
+        let Some(mut after) = self.last else {
+            return self.reload().await;
+        };
+        loop {
+            let batch = self.state.registry.changes_since(after, BATCH).await?;
+            if batch.gap {
+                tracing::warn!(
+                    "registry changes were pruned before this process read them: reloading"
+                );
+                return self.reload().await;
+            }
+            let Some(newest) = batch.changes.last().map(|c| c.id) else {
+                break;
+            };
+            let full = batch.changes.len() as u64 == BATCH;
+            self.apply(batch.changes).await?;
+            after = newest;
+            self.last = Some(newest);
+            if !full {
+                break;
+            }
+        }
+        self.prune().await;
+        Ok(())
+    }
+
+    /// Loads the whole directory; changes made meanwhile are read (again) next time.
+    async fn reload(&mut self) -> Result<(), RegistryError> {
+        let registry = &self.state.registry;
+        let latest = registry.latest_change_id().await?;
+        let entries = registry.directory_entries().await?;
+        for id in self.state.directory.replace(entries) {
+            self.state.pools.invalidate(id).await;
+        }
+        self.state.users.forget_all();
+        self.last = Some(latest);
+        Ok(())
+    }
+
+    /// Applies a batch: each tenant it names is read once, whatever number of changes.
+    async fn apply(&self, changes: Vec<Change>) -> Result<(), RegistryError> {
+        let mut tenants: BTreeMap<TenantId, Vec<&Change>> = BTreeMap::new();
+        for change in &changes {
+            tenants.entry(change.tenant).or_default().push(change);
+        }
+        let state = &self.state;
+        for (id, changes) in tenants {
+            if changes
+                .iter()
+                .any(|c| c.kind != ChangeKind::UserCredentials)
+            {
+                let entry = state.registry.directory_entry(id).await?;
+                state.directory.apply(id, entry);
+            }
+            let mut forget_pools = false;
+            for change in changes {
+                match (change.kind, change.user) {
+                    (ChangeKind::UserCredentials, Some(user)) => state.users.forget(id, user).await,
+                    (ChangeKind::UserCredentials, None) => state.users.forget_tenant(id),
+                    (ChangeKind::Status | ChangeKind::Deleted | ChangeKind::Plan, _) => {
+                        forget_pools = true;
+                    }
+                    (ChangeKind::Created | ChangeKind::Domains, _) => {}
+                }
+            }
+            if forget_pools {
+                state.pools.invalidate(id).await;
+                state.users.forget_tenant(id);
+            }
+        }
+        // A name remembered from a direct lookup may now mean something else.
+        state.directory.forget_misses();
+        Ok(())
+    }
+
+    async fn prune(&mut self) {
+        if self.pruned_at.is_some_and(|at| at.elapsed() < PRUNE_EVERY) {
+            return;
+        }
+        self.pruned_at = Some(Instant::now());
+        if let Err(e) = self.state.registry.prune_changes(KEEP_CHANGES).await {
+            tracing::warn!(error = %e, "could not prune old registry changes");
+        }
+    }
+
+    fn unreachable(&mut self, error: &str) {
+        self.listener = None;
+        if self.warned_at.is_none_or(|at| at.elapsed() >= WARN_EVERY) {
+            self.warned_at = Some(Instant::now());
+            tracing::warn!(
+                error,
+                freshness = ?self.state.directory.freshness(),
+                "master registry unreachable: serving known tenants from their last known state"
+            );
+        }
+    }
+
+    /// Until the next poll, or a notification, whichever comes first.
+    async fn wait(&mut self, poll_every: Duration) {
+        let Some(listener) = self.listener.as_mut() else {
+            tokio::time::sleep(poll_every).await;
+            return;
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(poll_every) => {}
+            received = listener.recv() => {
+                if received.is_err() {
+                    self.listener = None;
+                }
+            }
+        }
+    }
+}
