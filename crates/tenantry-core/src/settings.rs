@@ -628,6 +628,21 @@ mod tests {
                 "0",
                 "pool.server_connection_budget",
             ),
+            (
+                "TENANTRY__SERVER__TRUSTED_PROXIES",
+                "10.0.0.1,proxy.local",
+                "server.trusted_proxies",
+            ),
+            (
+                "TENANTRY__POOL__QUERY_TIMEOUT_MS",
+                "0",
+                "pool.query_timeout_ms",
+            ),
+            (
+                "TENANTRY__REGISTRY__MAX_STALE_SECS",
+                "0",
+                "registry.max_stale_secs",
+            ),
         ];
         for (var, value, key) in cases {
             assert_eq!(
