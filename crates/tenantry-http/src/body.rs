@@ -12,6 +12,9 @@ use actix_web::web::{Bytes, BytesMut};
 use futures::StreamExt as _;
 
 use crate::JSON_LIMIT;
+
+/// At most this much is allocated before the body's bytes arrive.
+const PREALLOCATE: usize = 4096;
 use crate::error::ApiError;
 
 /// Reads the body into memory (at most [`JSON_LIMIT`] bytes) within `deadline`, and puts it back
@@ -29,7 +32,8 @@ pub(crate) async fn read_whole(
         return Err(ApiError::PayloadTooLarge { limit: JSON_LIMIT });
     }
     let mut payload = req.take_payload();
-    let mut body = BytesMut::with_capacity(announced.unwrap_or(0));
+    // Grown as bytes arrive: an announced length costs nothing until it is sent.
+    let mut body = BytesMut::with_capacity(announced.unwrap_or(0).min(PREALLOCATE));
     let read = async {
         while let Some(chunk) = payload.next().await {
             let chunk = chunk

@@ -132,6 +132,8 @@ pub struct TenantDirectory {
     misses: Cache<Key, Option<ResolvedTenant>>,
     miss_limiter: DefaultDirectRateLimiter,
     master_lookups: AtomicU64,
+    /// Answers given from the last known state while the master was unreachable.
+    stale_answers: AtomicU64,
     /// Bumped whenever the remembered direct answers are forgotten, so a lookup that raced with
     /// a change does not store its (possibly older) answer.
     miss_generation: AtomicU64,
@@ -156,6 +158,7 @@ impl TenantDirectory {
                 .build(),
             miss_limiter: RateLimiter::direct(Quota::per_second(per_sec)),
             master_lookups: AtomicU64::new(0),
+            stale_answers: AtomicU64::new(0),
             miss_generation: AtomicU64::new(0),
             current_for: (poll_every * 4).max(Duration::from_secs(2)),
             max_stale,
@@ -176,6 +179,10 @@ impl TenantDirectory {
             // ask it rather than answer 503 for the feed's lag.
             (Freshness::Current, Some(t)) if t.status == TenantStatus::Provisioning => {
                 self.lookup_miss(key, Some(t)).await
+            }
+            (Freshness::Stale(_), Some(t)) => {
+                self.stale_answers.fetch_add(1, Ordering::Relaxed);
+                Ok(Some(t))
             }
             (_, Some(t)) => Ok(Some(t)),
             // The master is not answering: an unknown host cannot be told apart from a tenant
@@ -257,6 +264,11 @@ impl TenantDirectory {
     /// How current the index is (for `/readyz`).
     pub fn freshness(&self) -> Freshness {
         self.freshness_of(&self.index.read().expect("directory lock"))
+    }
+
+    /// Requests routed from the last known state while the master was unreachable.
+    pub fn stale_answers(&self) -> u64 {
+        self.stale_answers.load(Ordering::Relaxed)
     }
 
     /// Direct master lookups made for hosts the index did not know (for tests and stats).

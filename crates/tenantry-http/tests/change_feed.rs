@@ -13,32 +13,18 @@ use tenantry_test_utils::Dialect;
 
 /// Polls `GET /api/v1/ledgers` until it answers `want`; returns how long that took.
 async fn seen_within(app: &TestApp, host: &str, token: &str, want: u16) -> Duration {
-    let started = Instant::now();
-    loop {
-        let res = app
-            .get(host, "/api/v1/ledgers?limit=1")
+    let took = common::time_until(want, || async {
+        app.get(host, "/api/v1/ledgers?limit=1")
             .bearer_auth(token)
             .send()
             .await
-            .unwrap();
-        let status = res.status().as_u16();
-        if status != want {
-            eprintln!(
-                "{:?} {status} {}",
-                started.elapsed(),
-                res.text().await.unwrap()
-            );
-        }
-        if status == want {
-            eprintln!("{host}: {want} after {:?}", started.elapsed());
-            return started.elapsed();
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "still {status}, want {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+            .unwrap()
+            .status()
+            .as_u16()
+    })
+    .await;
+    eprintln!("{host}: {want} after {took:?}");
+    took
 }
 
 async fn lifecycle_changes_are_enforced_within_a_second(dialect: Dialect) {

@@ -77,6 +77,7 @@ async fn known_tenants_outlive_a_master_outage() {
     let app = Application::build(&settings, served, provisioner).unwrap();
     let addr = SocketAddr::from(([127, 0, 0, 1], app.port()));
     let handle = app.handle();
+    let state = app.state();
     tokio::spawn(app.run_until_stopped());
 
     let keys = tenantry_http::auth::TokenKeys::from_vault(direct.vault());
@@ -134,6 +135,13 @@ async fn known_tenants_outlive_a_master_outage() {
     assert!(
         answered.iter().all(|n| *n > 100),
         "requests answered: {answered:?}"
+    );
+    // Served from the last known state, and counted as such.
+    let stale = state.directory.stale_answers();
+    eprintln!("answered during the outage: {answered:?}; {stale} from the last known state");
+    assert!(
+        stale >= u64::from(answered.iter().sum::<u32>()) / 2,
+        "{stale} stale answers"
     );
 
     proxy.set_mode(Mode::Pass);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{TestApp, unique};
 use serde_json::{Value, json};
@@ -84,18 +84,6 @@ impl<'a> Tenant<'a> {
     }
 }
 
-/// Polls until `token` is refused at `addr`; returns how long that took.
-async fn refused_within(t: &Tenant<'_>, addr: std::net::SocketAddr, token: &str) -> Duration {
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(3) {
-        if t.status_at(addr, token).await == 401 {
-            return started.elapsed();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("token still accepted at {addr} after 3 s");
-}
-
 async fn changes_end_sessions_at_once(dialect: Dialect) {
     let app = TestApp::spawn(dialect).await;
     let t = Tenant::new(&app).await;
@@ -156,16 +144,9 @@ async fn other_instances_end_sessions_within_a_second() {
     ] {
         let (id, token) = t.user().await;
         // Cached as valid on the other instance.
-        let started = Instant::now();
-        while t.status_at(other.addr, &token).await != 200 {
-            assert!(
-                started.elapsed() < Duration::from_secs(2),
-                "tenant not served"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        common::time_until(200, || t.status_at(other.addr, &token)).await;
         t.change(id, patch.clone()).await;
-        let took = refused_within(&t, other.addr, &token).await;
+        let took = common::time_until(401, || t.status_at(other.addr, &token)).await;
         assert!(
             took < Duration::from_secs(1),
             "{patch}: refused after {took:?}"

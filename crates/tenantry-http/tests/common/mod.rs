@@ -237,17 +237,7 @@ impl TestApp {
         let mut url = url::Url::parse(&pg_admin_url()).unwrap();
         url.set_host(Some(&addr.ip().to_string())).unwrap();
         url.set_port(Some(addr.port())).unwrap();
-        let url = url.to_string();
-        self.registry
-            .add_server(NewServer {
-                name: ServerName::parse(name).unwrap(),
-                dialect: ServerDialect::Postgres,
-                url: url.rsplit_once('/').unwrap().0.to_owned(),
-                admin_password: None,
-                capacity: 10_000,
-            })
-            .await
-            .unwrap();
+        add_pg_server(&self.registry, name, url.as_str()).await;
     }
 
     /// A tenant on the named server.
@@ -264,10 +254,14 @@ impl TestApp {
 
 /// Registers the test PostgreSQL cluster as tenant server `pg-test`.
 pub async fn register_test_server(registry: &Registry) {
-    let url = pg_admin_url();
+    add_pg_server(registry, "pg-test", &pg_admin_url()).await;
+}
+
+/// Registers server `name` at the cluster `url` names (its database part is dropped).
+async fn add_pg_server(registry: &Registry, name: &str, url: &str) {
     registry
         .add_server(NewServer {
-            name: ServerName::parse("pg-test").unwrap(),
+            name: ServerName::parse(name).unwrap(),
             dialect: ServerDialect::Postgres,
             url: url.rsplit_once('/').unwrap().0.to_owned(),
             admin_password: None,
@@ -284,4 +278,25 @@ pub fn test_settings(dir: &std::path::Path) -> Settings {
     settings.server.base_domain = "localhost".into();
     settings.data_dir = dir.to_owned();
     settings
+}
+
+/// Polls `status` every 20 ms until it answers `want`; returns how long that took. Panics with
+/// the last answer after 3 s.
+pub async fn time_until<F, Fut>(want: u16, mut status: F) -> std::time::Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = u16>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        let got = status().await;
+        if got == want {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "still {got} after 3 s, want {want}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
