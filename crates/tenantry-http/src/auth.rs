@@ -5,6 +5,7 @@
 //! restart and are valid on every instance sharing the key ring; rotating the master key logs
 //! everyone out. A token is only valid on the tenant it names: presented elsewhere it is 403.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use actix_web::dev::Payload;
@@ -118,6 +119,9 @@ struct Current {
 /// and so does every token issued before a password reset or role change.
 pub struct UserStatus {
     cache: Cache<(TenantId, i64), Option<Current>>,
+    /// Bumped by every forget: a read that started before one may have seen the old row, and
+    /// must not be cached over the forget (else an ended session would live on for the TTL).
+    forgotten: AtomicU64,
 }
 
 impl Default for UserStatus {
@@ -128,6 +132,7 @@ impl Default for UserStatus {
                 .time_to_live(USER_STATUS_TTL)
                 .support_invalidation_closures()
                 .build(),
+            forgotten: AtomicU64::new(0),
         }
     }
 }
@@ -140,42 +145,54 @@ impl UserStatus {
         tenant: TenantId,
         user_id: i64,
     ) -> Result<Option<Current>, ApiError> {
-        self.cache
-            .try_get_with((tenant, user_id), async {
-                let conn = state.pools.acquire(tenant).await?;
-                let row: Option<(UserRole, Option<chrono::DateTime<chrono::Utc>>, i64)> =
-                    user::Entity::find_by_id(user_id)
-                        .select_only()
-                        .column(user::Column::Role)
-                        .column(user::Column::DisabledAt)
-                        .column(user::Column::SessionVersion)
-                        .into_tuple()
-                        .one(&conn)
-                        .await?;
-                Ok::<_, ApiError>(row.and_then(|(role, disabled, session_version)| {
-                    disabled.is_none().then_some(Current {
-                        role,
-                        session_version,
-                    })
-                }))
+        let key = (tenant, user_id);
+        if let Some(cached) = self.cache.get(&key).await {
+            return Ok(cached);
+        }
+        let epoch = self.forgotten.load(Ordering::Acquire);
+        let conn = state.pools.acquire(tenant).await?;
+        let row: Option<(UserRole, Option<chrono::DateTime<chrono::Utc>>, i64)> =
+            user::Entity::find_by_id(user_id)
+                .select_only()
+                .column(user::Column::Role)
+                .column(user::Column::DisabledAt)
+                .column(user::Column::SessionVersion)
+                .into_tuple()
+                .one(&conn)
+                .await?;
+        drop(conn);
+        let current = row.and_then(|(role, disabled, session_version)| {
+            disabled.is_none().then_some(Current {
+                role,
+                session_version,
             })
-            .await
-            .map_err(ApiError::from_shared)
+        });
+        if self.forgotten.load(Ordering::Acquire) == epoch {
+            self.cache.insert(key, current).await;
+        }
+        Ok(current)
+    }
+
+    fn bump(&self) {
+        self.forgotten.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Forgets what is cached about a user (after changing their role or status).
     pub async fn forget(&self, tenant: TenantId, user_id: i64) {
+        self.bump();
         self.cache.invalidate(&(tenant, user_id)).await;
     }
 
     /// Forgets every user of a tenant (its status changed, or the feed lost track).
     pub fn forget_tenant(&self, tenant: TenantId) {
+        self.bump();
         // Only fails without `support_invalidation_closures`, which the builder sets.
         let _ = self.cache.invalidate_entries_if(move |k, _| k.0 == tenant);
     }
 
     /// Forgets everyone (the change feed had a gap).
     pub fn forget_all(&self) {
+        self.bump();
         self.cache.invalidate_all();
     }
 }

@@ -98,21 +98,6 @@ impl ApiError {
         Self::Internal(Box::new(e))
     }
 
-    /// The error of a lookup shared by several waiting requests (moka's single-flight hands each
-    /// the same `Arc`): the error itself for the last holder, else an equivalent one.
-    pub(crate) fn from_shared(e: std::sync::Arc<ApiError>) -> Self {
-        std::sync::Arc::try_unwrap(e).unwrap_or_else(|shared| match &*shared {
-            Self::DatabaseBusy { retry_after } => Self::DatabaseBusy {
-                retry_after: *retry_after,
-            },
-            Self::DatabaseUnavailable { retry_after } => Self::DatabaseUnavailable {
-                retry_after: *retry_after,
-            },
-            Self::TenantNotFound => Self::TenantNotFound,
-            other => Self::Internal(other.to_string().into()),
-        })
-    }
-
     pub fn code(&self) -> &'static str {
         match self {
             Self::InvalidHost(_) => "invalid_host",
@@ -179,6 +164,10 @@ impl From<sea_orm::DbErr> for ApiError {
             tracing::warn!(error = %e, "tenant database connection failed");
             return Self::DatabaseUnavailable { retry_after: 2 };
         }
+        if database_contended(&e) {
+            tracing::warn!(error = %e, "tenant database contended");
+            return Self::DatabaseBusy { retry_after: 1 };
+        }
         Self::internal(e)
     }
 }
@@ -211,6 +200,25 @@ fn database_unreachable(e: &sea_orm::DbErr) -> bool {
         }),
         _ => false,
     }
+}
+
+/// Whether the statement lost a race that a retry wins: PostgreSQL's serialization failure
+/// (40001), deadlock (40P01) or a read-only transaction (25006, a server just failed over);
+/// SQLite's busy or locked database (primary codes 5 and 6, extended ones included) after its
+/// busy timeout.
+fn database_contended(e: &sea_orm::DbErr) -> bool {
+    use sea_orm::{DbErr, RuntimeErr, SqlxError};
+    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx))) = e
+    else {
+        return false;
+    };
+    let SqlxError::Database(db) = &**sqlx else {
+        return false;
+    };
+    db.code().is_some_and(|code| {
+        matches!(&*code, "40001" | "40P01" | "25006")
+            || (code.len() < 5 && code.parse::<i32>().is_ok_and(|n| matches!(n & 0xff, 5 | 6)))
+    })
 }
 
 impl ResponseError for ApiError {

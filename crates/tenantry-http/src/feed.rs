@@ -9,7 +9,7 @@
 //! as current again. A feed that lost track (changes pruned while this process was cut off)
 //! reloads the whole directory and forgets every user and every tenant whose entry changed.
 
-use std::collections::BTreeMap;
+use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,9 +19,13 @@ use tenantry_registry::{Change, ChangeKind, ChangeListener, RegistryError};
 use crate::AppState;
 
 /// Changes read per round trip.
-const BATCH: u64 = 500;
-/// One sync (a batch of reads) may take this long before the master counts as unreachable.
+const BATCH: u64 = 200;
+/// One sync may take this long before the master counts as unreachable. Progress made within
+/// it is kept (each change advances the feed as it is applied), so a large batch of changes is
+/// worked through over several rounds instead of being retried whole forever.
 const SYNC_TIMEOUT: Duration = Duration::from_secs(2);
+/// Side work (the NOTIFY listener, pruning) gets its own deadline, outside the sync's.
+const SIDE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How often this process prunes old changes (any process may; it is idempotent).
 const PRUNE_EVERY: Duration = Duration::from_secs(600);
 /// Changes older than this are pruned. A process cut off for longer reloads everything.
@@ -29,27 +33,43 @@ const KEEP_CHANGES: Duration = Duration::from_secs(3600);
 /// At most one "master unreachable" warning per this interval.
 const WARN_EVERY: Duration = Duration::from_secs(10);
 
+/// Follows the feed until the returned task is aborted. A panic in the follower restarts it
+/// (from a full reload) after a second: without the feed, every tenant would end up refused.
 pub(crate) fn spawn(state: Arc<AppState>, poll_every: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut feed = Feed {
-            state,
-            last: None,
-            listener: None,
-            pruned_at: None,
-            warned_at: None,
-        };
         loop {
-            match tokio::time::timeout(SYNC_TIMEOUT, feed.sync()).await {
-                Ok(Ok(())) => {
-                    feed.state.directory.synced();
-                    feed.warned_at = None;
+            let follower = tokio::spawn(follow(state.clone(), poll_every));
+            match follower.await {
+                Err(e) if e.is_panic() => {
+                    tracing::error!("the registry change feed panicked; restarting it");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
-                Ok(Err(e)) => feed.unreachable(&e.to_string()),
-                Err(_) => feed.unreachable("the master did not answer in time"),
+                _ => return,
             }
-            feed.wait(poll_every).await;
         }
     })
+}
+
+async fn follow(state: Arc<AppState>, poll_every: Duration) {
+    let mut feed = Feed {
+        state,
+        last: None,
+        listener: None,
+        pruned_at: None,
+        warned_at: None,
+    };
+    loop {
+        match tokio::time::timeout(SYNC_TIMEOUT, feed.sync()).await {
+            Ok(Ok(())) => {
+                feed.state.directory.synced();
+                feed.warned_at = None;
+                feed.side_work().await;
+            }
+            Ok(Err(e)) => feed.unreachable(&e.to_string()),
+            Err(_) => feed.unreachable("the master did not answer in time"),
+        }
+        feed.wait(poll_every).await;
+    }
 }
 
 struct Feed {
@@ -64,10 +84,6 @@ struct Feed {
 impl Feed {
     /// Brings this process up to date with the master.
     async fn sync(&mut self) -> Result<(), RegistryError> {
-        if self.listener.is_none() {
-            // A notification only hurries the next poll: losing one costs at most an interval.
-            self.listener = self.state.registry.change_listener().await.unwrap_or(None);
-        }
         let Some(mut after) = self.last else {
             return self.reload().await;
         };
@@ -85,13 +101,32 @@ impl Feed {
             let full = batch.changes.len() as u64 == BATCH;
             self.apply(batch.changes).await?;
             after = newest;
-            self.last = Some(newest);
             if !full {
                 break;
             }
         }
-        self.prune().await;
         Ok(())
+    }
+
+    /// The NOTIFY listener (a notification only hurries the next poll: losing one costs at most
+    /// an interval) and pruning, each bounded on its own so neither can starve the sync.
+    async fn side_work(&mut self) {
+        if self.listener.is_none() {
+            let listener = self.state.registry.change_listener();
+            if let Ok(Ok(listener)) = tokio::time::timeout(SIDE_TIMEOUT, listener).await {
+                self.listener = listener;
+            }
+        }
+        if self.pruned_at.is_some_and(|at| at.elapsed() < PRUNE_EVERY) {
+            return;
+        }
+        self.pruned_at = Some(Instant::now());
+        let prune = self.state.registry.prune_changes(KEEP_CHANGES);
+        match tokio::time::timeout(SIDE_TIMEOUT, prune).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!(error = %e, "could not prune old registry changes"),
+            Err(_) => tracing::warn!("pruning old registry changes timed out"),
+        }
     }
 
     /// Loads the whole directory; changes made meanwhile are read (again) next time.
@@ -107,50 +142,31 @@ impl Feed {
         Ok(())
     }
 
-    /// Applies a batch: each tenant it names is read once, whatever number of changes.
-    async fn apply(&self, changes: Vec<Change>) -> Result<(), RegistryError> {
-        let mut tenants: BTreeMap<TenantId, Vec<&Change>> = BTreeMap::new();
-        for change in &changes {
-            tenants.entry(change.tenant).or_default().push(change);
-        }
-        let state = &self.state;
-        for (id, changes) in tenants {
-            if changes
-                .iter()
-                .any(|c| c.kind != ChangeKind::UserCredentials)
-            {
+    /// Applies a batch in order, advancing the feed change by change, so work done before a
+    /// deadline is never redone. A tenant is read from the master once per batch.
+    async fn apply(&mut self, changes: Vec<Change>) -> Result<(), RegistryError> {
+        let state = self.state.clone();
+        let mut refreshed: BTreeSet<TenantId> = BTreeSet::new();
+        for change in changes {
+            let id = change.tenant;
+            if change.kind != ChangeKind::UserCredentials && refreshed.insert(id) {
                 let entry = state.registry.directory_entry(id).await?;
                 state.directory.apply(id, entry);
+                // A name remembered from a direct lookup may now mean something else.
+                state.directory.forget_misses();
             }
-            let mut forget_pools = false;
-            for change in changes {
-                match (change.kind, change.user) {
-                    (ChangeKind::UserCredentials, Some(user)) => state.users.forget(id, user).await,
-                    (ChangeKind::UserCredentials, None) => state.users.forget_tenant(id),
-                    (ChangeKind::Status | ChangeKind::Deleted | ChangeKind::Plan, _) => {
-                        forget_pools = true;
-                    }
-                    (ChangeKind::Created | ChangeKind::Domains, _) => {}
+            match (change.kind, change.user) {
+                (ChangeKind::UserCredentials, Some(user)) => state.users.forget(id, user).await,
+                (ChangeKind::UserCredentials, None) => state.users.forget_tenant(id),
+                (ChangeKind::Status | ChangeKind::Deleted | ChangeKind::Plan, _) => {
+                    state.pools.invalidate(id).await;
+                    state.users.forget_tenant(id);
                 }
+                (ChangeKind::Created | ChangeKind::Domains, _) => {}
             }
-            if forget_pools {
-                state.pools.invalidate(id).await;
-                state.users.forget_tenant(id);
-            }
+            self.last = Some(change.id);
         }
-        // A name remembered from a direct lookup may now mean something else.
-        state.directory.forget_misses();
         Ok(())
-    }
-
-    async fn prune(&mut self) {
-        if self.pruned_at.is_some_and(|at| at.elapsed() < PRUNE_EVERY) {
-            return;
-        }
-        self.pruned_at = Some(Instant::now());
-        if let Err(e) = self.state.registry.prune_changes(KEEP_CHANGES).await {
-            tracing::warn!(error = %e, "could not prune old registry changes");
-        }
     }
 
     fn unreachable(&mut self, error: &str) {

@@ -55,9 +55,15 @@ impl TenantRouting {
         let found = match self.host_key(req)? {
             HostKey::Subdomain(key) => directory.lookup(key).await?,
             HostKey::NoTenant => None,
-            HostKey::Domain(key) => match directory.lookup(key).await? {
-                found @ Some(_) => found,
-                None => self.lookup_header(directory, req).await?,
+            // An unknown foreign name (an internal service name) may still carry the header,
+            // even while the master cannot say whether the name is some tenant's domain.
+            HostKey::Domain(key) => match directory.lookup(key).await {
+                Ok(found @ Some(_)) => found,
+                Ok(None) => self.lookup_header(directory, req).await?,
+                Err(e) => match self.lookup_header(directory, req).await? {
+                    found @ Some(_) => found,
+                    None => return Err(e),
+                },
             },
             HostKey::Silent => self.lookup_header(directory, req).await?,
         };

@@ -87,11 +87,20 @@ fn every_connection_loss_shape_is_a_503_and_nothing_else_is() {
         );
     }
 
+    // A lost race that a retry wins: busy, with Retry-After.
+    for code in ["40001", "40P01", "25006", "5", "6", "517", "261"] {
+        assert_eq!(
+            status_of(DbErr::Query(sqlx(coded(code)))),
+            (503, "database_busy", Some("1".into())),
+            "{code}"
+        );
+    }
+
     // A refused statement or a bug is not an outage.
     let internal = [
         DbErr::Exec(sqlx(coded("23505"))),
         DbErr::Query(sqlx(coded("42P01"))),
-        DbErr::Query(sqlx(coded("40001"))),
+        DbErr::Query(sqlx(coded("19"))),
         DbErr::Query(sqlx(SqlxError::RowNotFound)),
         DbErr::Query(RuntimeErr::Internal("could not decode".into())),
         DbErr::Custom("transaction at level 2 ended while the connection is at level 3".into()),

@@ -50,8 +50,23 @@ impl OneSlot {
             fixture,
             _dir: dir,
         };
-        let conn = slot.pools.acquire(tenant).await.unwrap();
+        // The first connect to a fresh database may miss the 1 s connect timeout on a loaded
+        // machine (the tests here are about what happens after it): retry once the tenant's
+        // failure is no longer cached.
+        let mut tries = 0;
+        let conn = loop {
+            match slot.pools.acquire(tenant).await {
+                Ok(conn) => break conn,
+                Err(e) if tries < 3 => {
+                    tries += 1;
+                    eprintln!("first connect failed ({e}); retrying");
+                    tokio::time::sleep(Duration::from_millis(1600)).await;
+                }
+                Err(e) => panic!("cannot connect to the test tenant: {e}"),
+            }
+        };
         exec(&conn, "CREATE TABLE items (id BIGINT PRIMARY KEY)").await;
+        drop(conn);
         slot
     }
 
@@ -198,6 +213,7 @@ async fn an_abandoned_query_never_answers_the_next_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_connection_killed_by_the_server_is_replaced() {
     let slot = OneSlot::new(DbBackend::Postgres).await;
+    let opened = slot.pools.stats().opens;
     let pid_sql = "SELECT pg_backend_pid()::bigint";
     let first = {
         let conn = slot.pools.acquire(slot.tenant).await.unwrap();
@@ -215,7 +231,7 @@ async fn a_connection_killed_by_the_server_is_replaced() {
     let second = scalar(&conn, pid_sql).await;
     assert_ne!(first, second, "a new session serves the tenant");
     drop(conn);
-    assert_eq!(slot.pools.stats().opens, 2);
+    assert_eq!(slot.pools.stats().opens, opened + 1);
     slot.cleanup().await;
 }
 
@@ -248,6 +264,7 @@ async fn a_transaction_keeps_its_connection_leased_after_the_lease_is_dropped() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_abandoned_long_query_gives_its_connection_up_within_the_connect_timeout() {
     let slot = OneSlot::new(DbBackend::Postgres).await;
+    let opened = slot.pools.stats().opens;
     {
         let conn = slot.pools.acquire(slot.tenant).await.unwrap();
         let long = conn.execute_unprepared("SELECT pg_sleep(10)");
@@ -264,7 +281,7 @@ async fn an_abandoned_long_query_gives_its_connection_up_within_the_connect_time
     assert_eq!(scalar(&conn, "SELECT 7::bigint").await, 7);
     let waited = started.elapsed();
     assert!(waited < Duration::from_secs(3), "waited {waited:?}");
-    assert_eq!(slot.pools.stats().opens, 2);
+    assert_eq!(slot.pools.stats().opens, opened + 1);
     drop(conn);
     slot.cleanup().await;
 }

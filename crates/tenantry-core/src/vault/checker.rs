@@ -242,10 +242,16 @@ mod tests {
         SecretString::from(s)
     }
 
-    /// ~8× longer to check than a default hash (a higher cost, never a lower one), so a test
-    /// can keep a worker busy for a while.
+    /// ~16× longer to check than a default hash (the most a stored hash may ask for: 4× the
+    /// memory and 4× the passes), so a test can keep a worker busy for a while.
     fn slow_hash(password: &str) -> String {
-        let params = Params::new(Params::DEFAULT_M_COST, 16, 1, None).unwrap();
+        let params = Params::new(
+            4 * Params::DEFAULT_M_COST,
+            4 * Params::DEFAULT_T_COST,
+            1,
+            None,
+        )
+        .unwrap();
         Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
             .hash_password(password.as_bytes())
             .unwrap()

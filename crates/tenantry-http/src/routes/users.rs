@@ -340,9 +340,18 @@ async fn remove(
 /// reads the registry change feed (within a second). If the master cannot take the change now,
 /// the others notice when their cached copy of the user expires
 /// ([`crate::auth::USER_STATUS_TTL`]).
-async fn sessions_ended(state: &AppState, tenant: tenantry_core::TenantId, user_id: i64) {
-    state.users.forget(tenant, user_id).await;
-    if let Err(e) = state.registry.record_user_change(tenant, user_id).await {
-        tracing::warn!(error = %e, user_id, "could not publish a user's ended sessions");
-    }
+async fn sessions_ended(
+    state: &web::Data<AppState>,
+    tenant: tenantry_core::TenantId,
+    user_id: i64,
+) {
+    // Spawned, so a client hanging up after the commit cannot cancel it half-way.
+    let state = state.clone();
+    let task = tokio::spawn(async move {
+        state.users.forget(tenant, user_id).await;
+        if let Err(e) = state.registry.record_user_change(tenant, user_id).await {
+            tracing::warn!(error = %e, user_id, "could not publish a user's ended sessions");
+        }
+    });
+    let _ = task.await;
 }

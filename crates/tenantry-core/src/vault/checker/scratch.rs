@@ -14,6 +14,9 @@ use crate::vault::password::PasswordError;
 
 /// The largest memory cost (KiB) a stored hash may ask for: 4× argon2's default.
 const MAX_M_COST_KIB: u32 = 4 * Params::DEFAULT_M_COST;
+/// The largest time cost a stored hash may ask for: 4× argon2's default (a worker is shared by
+/// every tenant, and a check has no deadline).
+const MAX_T_COST: u32 = 4 * Params::DEFAULT_T_COST;
 /// The largest parallelism a stored hash may ask for.
 const MAX_P_COST: u32 = 8;
 
@@ -48,7 +51,10 @@ impl Scratch {
         let params = Params::try_from(&hash).map_err(|_| PasswordError::InvalidHash)?;
         // The scratch memory grows to the largest cost seen and stays: a stored hash asking for
         // more than a few times the default must not make a worker keep gigabytes.
-        if params.m_cost() > MAX_M_COST_KIB || params.p_cost() > MAX_P_COST {
+        if params.m_cost() > MAX_M_COST_KIB
+            || params.t_cost() > MAX_T_COST
+            || params.p_cost() > MAX_P_COST
+        {
             return Err(PasswordError::InvalidHash);
         }
         let version = hash
@@ -206,13 +212,17 @@ mod tests {
     #[test]
     fn a_stored_hash_cannot_make_a_worker_keep_gigabytes() {
         let real = hash_password(&secret("pw")).unwrap();
-        let huge = real.replacen("m=19456", "m=4194304", 1);
-        assert_ne!(huge, real);
         let mut scratch = Scratch::default();
-        assert!(matches!(
-            scratch.verify(&secret("pw"), &huge),
-            Err(PasswordError::InvalidHash)
-        ));
+        for huge in [
+            real.replacen("m=19456", "m=4194304", 1),
+            real.replacen("t=2", "t=4294967295", 1),
+        ] {
+            assert_ne!(huge, real);
+            assert!(matches!(
+                scratch.verify(&secret("pw"), &huge),
+                Err(PasswordError::InvalidHash)
+            ));
+        }
         assert!(scratch.0.is_empty(), "nothing was allocated for it");
     }
 }
