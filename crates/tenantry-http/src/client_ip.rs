@@ -44,17 +44,14 @@ impl TrustedProxies {
         if !self.trusts(peer) {
             return peer;
         }
-        // Several headers read as one comma-separated list, in order.
-        let mut hops = Vec::new();
-        for value in forwarded_for {
-            let Ok(text) = value.to_str() else {
-                return peer;
-            };
-            hops.extend(text.split(','));
-        }
+        // Several headers read as one comma-separated list, in order. Split as bytes: what the
+        // client wrote at the left may be anything (obs-text), and is never read.
+        let hops: Vec<&[u8]> = forwarded_for
+            .flat_map(|value| value.as_bytes().split(|b| *b == b','))
+            .collect();
         let mut client = peer;
         for hop in hops.iter().rev() {
-            let Some(addr) = parse_hop(hop) else {
+            let Some(addr) = std::str::from_utf8(hop).ok().and_then(parse_hop) else {
                 return peer;
             };
             client = addr;
@@ -100,6 +97,19 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn bytes_the_client_wrote_left_of_its_address_are_never_read() {
+        let lb = proxies(&["10.0.0.1/32"]);
+        let req = TestRequest::default()
+            .peer_addr("10.0.0.1:40000".parse().unwrap())
+            .append_header((
+                X_FORWARDED_FOR,
+                HeaderValue::from_bytes(b"\xffevil, 203.0.113.7").unwrap(),
+            ))
+            .to_http_request();
+        assert_eq!(lb.client_ip(&req), ip("203.0.113.7"));
     }
 
     #[test]
