@@ -2,8 +2,11 @@
 
 use std::path::PathBuf;
 
+use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use tenantry_registry::AdminRole;
+use tenantry_core::ApiTokenId;
+use tenantry_registry::{AdminRole, OperationKind, OperationState};
+use uuid::Uuid;
 
 #[derive(Debug, Parser)]
 #[command(name = "tenantry", version, about = "Database-per-tenant SaaS backend")]
@@ -31,6 +34,9 @@ pub enum Command {
     /// Create, inspect, suspend, reactivate, delete and migrate tenants.
     #[command(subcommand)]
     Tenants(TenantsCommand),
+    /// Inspect long operations (create, delete, migrate, ...) started here or over the admin API.
+    #[command(subcommand)]
+    Operations(OperationsCommand),
     /// Finish or roll back interrupted operations, then report drift between registry and servers.
     Reconcile {
         /// Only operations idle for this long are considered abandoned (a live one advances at every step).
@@ -172,6 +178,96 @@ pub enum AdminsCommand {
         #[command(flatten)]
         output: JsonFlag,
     },
+    /// Manage API tokens for scripts using the admin API.
+    #[command(subcommand)]
+    Tokens(TokensCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokensCommand {
+    /// Issue a token. Its secret is printed once: it is stored hashed only.
+    Create {
+        /// A unique name, shown in audit rows (`token:<name>`).
+        #[arg(long)]
+        name: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// When it stops working (RFC 3339, e.g. 2030-01-31T00:00:00Z). Default: never.
+        #[arg(long, value_name = "RFC3339", value_parser = parse_rfc3339, conflicts_with = "expires_in_days")]
+        expires: Option<DateTime<Utc>>,
+        /// When it stops working, in days from now.
+        #[arg(long, value_name = "DAYS", value_parser = clap::value_parser!(u32).range(1..=36_500))]
+        expires_in_days: Option<u32>,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// List tokens (never their secrets).
+    List(JsonFlag),
+    /// Revoke a token: refused by every process from its next request on.
+    Revoke {
+        id: ApiTokenId,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+}
+
+fn parse_rfc3339(raw: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|at| at.with_timezone(&Utc))
+        .map_err(|e| format!("not an RFC 3339 time ({e}), e.g. 2030-01-31T00:00:00Z"))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum OperationsCommand {
+    /// List operations, newest first.
+    List {
+        /// Only this tenant's: a live tenant's subdomain, or any tenant's id (also deleted ones).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[arg(long, value_enum)]
+        state: Option<StateArg>,
+        /// tenant.create, tenant.delete, tenant.suspend, tenant.reactivate, tenant.migrate,
+        /// fleet.migrate, tenant.backup, tenant.restore, tenant.move.
+        #[arg(long, value_parser = parse_kind)]
+        kind: Option<OperationKind>,
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        limit: u64,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Show one operation.
+    Show {
+        id: Uuid,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+}
+
+fn parse_kind(raw: &str) -> Result<OperationKind, String> {
+    raw.parse::<OperationKind>().map_err(|e| {
+        let known: Vec<&str> = OperationKind::ALL.iter().map(|k| k.as_str()).collect();
+        format!("{e}; one of {}", known.join(", "))
+    })
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum StateArg {
+    Running,
+    Succeeded,
+    Failed,
+    #[value(name = "rolled_back", alias = "rolled-back")]
+    RolledBack,
+}
+
+impl From<StateArg> for OperationState {
+    fn from(s: StateArg) -> Self {
+        match s {
+            StateArg::Running => Self::Running,
+            StateArg::Succeeded => Self::Succeeded,
+            StateArg::Failed => Self::Failed,
+            StateArg::RolledBack => Self::RolledBack,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

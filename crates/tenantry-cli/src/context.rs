@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use tenantry_core::Settings;
 use tenantry_core::settings::{DatabaseUrl, KeySource, MASTER_KEY_ENV};
-use tenantry_core::vault::{KeyRing, Vault};
+use tenantry_core::vault::{KeyRing, PasswordChecker, Vault};
+use tenantry_ops::{JobLimits, Operator};
 use tenantry_provision::{Provisioner, Step};
 use tenantry_registry::Registry;
 
@@ -121,4 +122,22 @@ impl Context {
                 .with_failpoint(failpoint),
         )
     }
+
+    /// The operator service over this installation: every tenant, server, admin and token
+    /// command goes through it (with [`tenantry_ops::Caller::cli`]).
+    pub async fn operator(&self) -> Result<Operator, CliError> {
+        operator(Arc::new(self.provisioner().await?))
+    }
+}
+
+/// The operator service over `provisioner`, with a small password checker: one command hashes
+/// one password at most.
+pub fn operator(provisioner: Arc<Provisioner>) -> Result<Operator, CliError> {
+    let passwords = PasswordChecker::new(1, 4)
+        .map_err(|e| CliError::Failed(format!("cannot start the password checker: {e}")))?;
+    Ok(Operator::new(
+        provisioner,
+        Arc::new(passwords),
+        JobLimits::default(),
+    ))
 }

@@ -1,10 +1,11 @@
 //! Outcomes of a command and their exit codes:
 //! 0 success · 1 operational failure (database unreachable, a check failed) · 2 invalid
-//! settings, key or arguments · 3 conflict (already exists, or not allowed in the tenant's
+//! settings, key or arguments · 3 conflict (already exists, busy, or not allowed in the tenant's
 //! current status) · 4 not found.
 //! Messages are for operators; none contains a secret.
 
 use tenantry_core::SettingsError;
+use tenantry_ops::OpsError;
 use tenantry_provision::ProvisionError;
 use tenantry_registry::RegistryError;
 
@@ -22,6 +23,10 @@ pub enum CliError {
     Registry(#[from] RegistryError),
     #[error("{}", with_causes(.0))]
     Provision(#[from] ProvisionError),
+    /// From the operator service (`tenantry_ops`), which every tenant, server, admin and token
+    /// command goes through.
+    #[error("{}", with_causes(.0))]
+    Ops(#[from] OpsError),
     /// A command ran but did not succeed (e.g. a doctor check); details were printed already.
     #[error("{0}")]
     Failed(String),
@@ -40,12 +45,30 @@ impl CliError {
                 ProvisionError::UnknownPlan(_) | ProvisionError::Confirmation { .. },
             ) => 2,
             Self::Provision(ProvisionError::InvalidState { .. }) => 3,
+            Self::Ops(e) => match e {
+                OpsError::Invalid { .. } | OpsError::Confirmation { .. } => 2,
+                OpsError::Conflict { .. } | OpsError::Busy { .. } | OpsError::InvalidState(_) => 3,
+                OpsError::NotFound { .. } => 4,
+                OpsError::Forbidden(_) | OpsError::Stopping | OpsError::Failed(_) => 1,
+            },
             Self::Failed(_) | Self::Provision(_) => 1,
         }
     }
 
     pub fn usage(argument: &str, message: impl std::fmt::Display) -> Self {
         Self::Usage(format!("{argument}: {message}"))
+    }
+}
+
+/// Maps an operator-service error, naming an invalid field by the argument that set it
+/// (`flags`: (field, argument) pairs), so `invalid admin_email: ...` reads `--admin-email: ...`.
+pub fn ops(flags: &'static [(&'static str, &'static str)]) -> impl Fn(OpsError) -> CliError {
+    move |e| match e {
+        OpsError::Invalid { field, message } => match flags.iter().find(|(f, _)| *f == field) {
+            Some((_, argument)) => CliError::usage(argument, message),
+            None => CliError::Ops(OpsError::Invalid { field, message }),
+        },
+        e => CliError::Ops(e),
     }
 }
 

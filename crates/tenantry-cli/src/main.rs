@@ -37,6 +37,7 @@ async fn run(cli: Cli) -> Result<(), CliError> {
         Command::Admins(cmd) => commands::admins::run(&ctx, cmd).await,
         Command::Servers(cmd) => commands::servers::run(&ctx, cmd).await,
         Command::Tenants(cmd) => commands::tenants::run(&ctx, cmd).await,
+        Command::Operations(cmd) => commands::operations::run(&ctx, cmd).await,
         Command::Reconcile {
             stale_after,
             catalog_only,

@@ -2,7 +2,7 @@
 
 use std::io::Read;
 
-use secrecy::{ExposeSecret as _, SecretString};
+use secrecy::SecretString;
 use serde::Serialize;
 
 use crate::error::CliError;
@@ -52,28 +52,16 @@ pub fn secret_from_stdin(flag: &str) -> Result<SecretString, CliError> {
     Ok(SecretString::from(trimmed.to_owned()))
 }
 
-/// Reads a person's password from standard input and holds it to the policy the API applies
-/// (`tenantry_core::password`), so a weak one is refused before anything is written.
-pub fn password_from_stdin(flag: &str) -> Result<SecretString, CliError> {
-    let password = secret_from_stdin(flag)?;
-    tenantry_core::password::check(password.expose_secret())
-        .map_err(|e| CliError::usage(flag, e))?;
-    Ok(password)
+/// A value's JSON text as a plain word (`active`, `tenant.create`), for tables and lines.
+pub fn label<T: Serialize>(value: &T) -> String {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => "?".into(),
+    }
 }
 
-/// `actor` column of audit rows written by the CLI.
-pub fn cli_actor() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .unwrap_or_else(|_| "unknown".into());
-    format!("cli:{user}")
-}
-
-/// Hashes a password with argon2id (default cost) off the async executor: it takes tens of ms.
-pub async fn hash_password(password: &SecretString) -> Result<String, CliError> {
-    let password = password.clone();
-    tokio::task::spawn_blocking(move || tenantry_core::vault::hash_password(&password))
-        .await
-        .map_err(|e| CliError::Failed(format!("password hashing stopped: {e}")))?
-        .map_err(|e| CliError::Failed(format!("password hashing failed: {e}")))
+/// An optional value for a table cell: `-` when absent.
+pub fn or_dash<T: std::fmt::Display>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".into(), |v| v.to_string())
 }

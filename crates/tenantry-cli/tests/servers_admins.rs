@@ -286,13 +286,14 @@ async fn admins_create_hashes_passwords_and_refuses_duplicates() {
         let registry = registry(&master).await;
         let email = tenantry_core::Email::parse("ops@example.com").unwrap();
         let admin = registry.admin_by_email(&email).await.unwrap().unwrap();
+        let hash = admin.password_hash();
         assert!(
-            admin.password_hash.starts_with("$argon2id$"),
+            hash.expose_secret().starts_with("$argon2id$"),
             "{}",
-            admin.password_hash
+            hash.expose_secret()
         );
         assert!(
-            verify_password(&SecretString::from("correct horse"), &admin.password_hash).unwrap()
+            verify_password(&SecretString::from("correct horse"), hash.expose_secret()).unwrap()
         );
         assert!(!contains(
             &master_contents(&master.db).await,
@@ -332,7 +333,13 @@ async fn admins_create_hashes_passwords_and_refuses_duplicates() {
             .await
             .unwrap()
             .unwrap();
-        assert!(verify_password(&SecretString::from(one_time), &viewer.password_hash).unwrap());
+        assert!(
+            verify_password(
+                &SecretString::from(one_time),
+                viewer.password_hash().expose_secret()
+            )
+            .unwrap()
+        );
 
         let bad = master.run(&["admins", "create", "--email", "not-an-email"]);
         assert_exit(&bad, 2);

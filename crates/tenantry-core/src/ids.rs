@@ -63,6 +63,10 @@ uuid_id!(
     /// An operator of the Tenantry installation.
     AdminId
 );
+uuid_id!(
+    /// An admin API token's handle, for listing and revoking it (never the secret itself).
+    ApiTokenId
+);
 
 /// Why a name was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -173,6 +177,12 @@ impl Subdomain {
         Ok(Self(s.to_owned()))
     }
 
+    /// A subdomain read back from the master: it was valid when written, but the reserved list
+    /// may have grown since, so it is taken as stored (no validation).
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -193,6 +203,10 @@ impl ServerName {
     pub fn parse(s: &str) -> Result<Self, NameError> {
         check_label(s, 1, 63)?;
         Ok(Self(s.to_owned()))
+    }
+    /// A server name read back from the master (validated when it was written).
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
     }
     pub fn as_str(&self) -> &str {
         &self.0
@@ -253,6 +267,11 @@ impl DomainName {
         Ok(Self(name))
     }
 
+    /// A domain read back from the master (normalised and validated when it was written).
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -284,6 +303,10 @@ impl Email {
             Err(NameError::Email)
         }
     }
+    /// An address read back from the master (normalised and validated when it was written).
+    pub fn from_stored(s: String) -> Self {
+        Self(s)
+    }
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -295,132 +318,55 @@ impl fmt::Display for Email {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// How an operator or client names a tenant: by its id, or by its live subdomain.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum TenantRef {
+    Id(TenantId),
+    /// Taken as typed (not validated): a lookup of a name that cannot exist finds nothing.
+    Subdomain(String),
+}
 
-    #[test]
-    fn server_names() {
-        assert!(ServerName::parse("pg-eu-1").is_ok());
-        assert_eq!(
-            ServerName::parse(""),
-            Err(NameError::Length {
-                min: 1,
-                max: 63,
-                len: 0
-            })
-        );
-        assert_eq!(
-            ServerName::parse("PG"),
-            Err(NameError::Character { found: 'P' })
-        );
-        assert_eq!(ServerName::parse("-pg"), Err(NameError::EdgeHyphen));
-        assert!(ServerName::parse(&"a".repeat(64)).is_err());
-    }
-
-    #[test]
-    fn domain_names() {
-        assert_eq!(
-            DomainName::parse(" Books.Acme.COM. ").unwrap().as_str(),
-            "books.acme.com"
-        );
-        assert!(DomainName::parse("xn--bcher-kva.example").is_ok());
-        assert_eq!(
-            DomainName::parse("localhost"),
-            Err(DomainError::SingleLabel)
-        );
-        assert_eq!(DomainName::parse("10.0.0.1"), Err(DomainError::IpAddress));
-        assert_eq!(DomainName::parse("::1"), Err(DomainError::IpAddress));
-        assert_eq!(DomainName::parse("a.b.c.300"), Err(DomainError::IpAddress));
-        for bad in [
-            "",
-            "a..com",
-            "-a.com",
-            "a_b.com",
-            "bücher.example",
-            "a.com:80",
-        ] {
-            assert!(DomainName::parse(bad).is_err(), "{bad:?} should be refused");
-        }
-        let long = format!("{}.com", "a.".repeat(130));
-        assert!(matches!(
-            DomainName::parse(&long),
-            Err(DomainError::Length(_))
-        ));
-    }
-
-    #[test]
-    fn emails_are_normalised() {
-        assert_eq!(
-            Email::parse(" Ops@Example.COM ").unwrap().as_str(),
-            "ops@example.com"
-        );
-        for bad in [
-            "",
-            "ops",
-            "@x.com",
-            "ops@",
-            "ops@x",
-            "a b@x.com",
-            "a@b@c.com",
-            "ops@.com",
-        ] {
-            assert_eq!(Email::parse(bad), Err(NameError::Email), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn subdomains() {
-        assert_eq!(Subdomain::parse("acme-2", &[]).unwrap().as_str(), "acme-2");
-        assert_eq!(Subdomain::parse("ab", &[]), Err(SubdomainError::Length(2)));
-        assert_eq!(
-            Subdomain::parse(&"a".repeat(64), &[]),
-            Err(SubdomainError::Length(64))
-        );
-        assert_eq!(
-            Subdomain::parse("Acme", &[]),
-            Err(SubdomainError::Character('A'))
-        );
-        assert_eq!(
-            Subdomain::parse("ac_me", &[]),
-            Err(SubdomainError::Character('_'))
-        );
-        assert_eq!(
-            Subdomain::parse("acmé", &[]),
-            Err(SubdomainError::Character('é'))
-        );
-        assert_eq!(
-            Subdomain::parse("a.b.c", &[]),
-            Err(SubdomainError::Character('.'))
-        );
-        assert_eq!(
-            Subdomain::parse("-acme", &[]),
-            Err(SubdomainError::EdgeHyphen)
-        );
-        assert_eq!(
-            Subdomain::parse("acme-", &[]),
-            Err(SubdomainError::EdgeHyphen)
-        );
-        assert_eq!(
-            Subdomain::parse("www", &[]),
-            Err(SubdomainError::Reserved("www".into()))
-        );
-        assert_eq!(
-            Subdomain::parse("admin", &[]),
-            Err(SubdomainError::Reserved("admin".into()))
-        );
-        let extra = vec!["billing2".to_owned()];
-        assert_eq!(
-            Subdomain::parse("billing2", &extra),
-            Err(SubdomainError::Reserved("billing2".into()))
-        );
-        assert!(Subdomain::parse("billing2", &[]).is_ok());
-    }
-
-    #[test]
-    fn tenant_ids_round_trip() {
-        let id = TenantId::new();
-        assert_eq!(id.to_string().parse::<TenantId>().unwrap(), id);
-        assert!("nope".parse::<TenantId>().is_err());
+impl FromStr for TenantRef {
+    type Err = std::convert::Infallible;
+    /// A UUID is an id; anything else a subdomain.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self::from(s))
     }
 }
+
+impl fmt::Display for TenantRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Id(id) => id.fmt(f),
+            Self::Subdomain(s) => f.write_str(s),
+        }
+    }
+}
+
+impl From<&str> for TenantRef {
+    /// As [`FromStr`]: a UUID is an id, anything else a subdomain.
+    fn from(s: &str) -> Self {
+        match s.parse::<TenantId>() {
+            Ok(id) => Self::Id(id),
+            Err(_) => Self::Subdomain(s.to_owned()),
+        }
+    }
+}
+
+impl From<TenantId> for TenantRef {
+    fn from(id: TenantId) -> Self {
+        Self::Id(id)
+    }
+}
+
+impl From<&Subdomain> for TenantRef {
+    fn from(s: &Subdomain) -> Self {
+        Self::Subdomain(s.as_str().to_owned())
+    }
+}
+
+mod plan;
+pub use plan::{PlanId, PlanIdError};
+
+#[cfg(test)]
+mod tests;

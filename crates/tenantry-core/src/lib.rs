@@ -14,7 +14,7 @@ pub mod vault;
 
 pub use error_chain::error_chain;
 pub use ids::{
-    AdminId, DbServerId, DomainError, DomainName, Email, NameError, ServerName, Subdomain,
-    SubdomainError, TenantId,
+    AdminId, ApiTokenId, DbServerId, DomainError, DomainName, Email, NameError, PlanId,
+    PlanIdError, ServerName, Subdomain, SubdomainError, TenantId, TenantRef,
 };
 pub use settings::{LogFormat, Settings, SettingsError};

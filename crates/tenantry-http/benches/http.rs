@@ -56,13 +56,12 @@ use tenantry_app::LedgerType;
 use tenantry_app::entity::ledger;
 use tenantry_core::settings::DatabaseUrl;
 use tenantry_core::vault::{KeyRing, Vault, hash_password};
-use tenantry_core::{DbServerId, Email, ServerName, Settings, Subdomain, TenantId};
+use tenantry_core::{DbServerId, Email, PlanId, ServerName, Settings, Subdomain, TenantId};
 use tenantry_http::auth::Claims;
 use tenantry_http::{ApiError, Application, REQUEST_ID_HEADER, TenantRootSpan};
 use tenantry_pool::{PoolConfig, PoolError, PoolStats, TargetResolver, TenantPools, TenantTarget};
 use tenantry_provision::{CreateTenant, Provisioner};
-use tenantry_registry::entity::tenant;
-use tenantry_registry::{NewServer, NewTenant, Registry, ServerDialect, TenantStatus};
+use tenantry_registry::{Actor, NewServer, NewTenant, Registry, ServerDialect, TenantStatus};
 use tenantry_test_utils::TestDb;
 use tenantry_test_utils::bench_doc::{Machine, machine};
 use tracing_actix_web::{RequestId, TracingLogger};
@@ -826,8 +825,8 @@ async fn registered_tenants_memory(
                     id,
                     subdomain: Subdomain::parse(&name, &[])?,
                     name: name.clone(),
-                    plan_id: "standard".into(),
-                    db_server_id: server,
+                    plan: PlanId::parse("standard")?,
+                    server,
                     db_name: format!("t_{}", name.replace('-', "_")),
                     db_user: Some(format!("t_{}", name.replace('-', "_"))),
                     db_password: Some(SecretString::from(format!("unused-{name}"))),
@@ -917,16 +916,23 @@ async fn run(args: Args) -> Result<()> {
     let registry = Registry::connect(&master_url, vault.clone()).await?;
     registry.migrate().await?;
     registry
-        .add_server(NewServer {
-            name: ServerName::parse(SERVER)?,
-            dialect: ServerDialect::Postgres,
-            url: admin_url
-                .rsplit_once('/')
-                .map_or(admin_url.as_str(), |(base, _)| base)
-                .to_owned(),
-            admin_password: None,
-            capacity: 10_000,
-        })
+        .add_server(
+            NewServer {
+                name: ServerName::parse(SERVER)?,
+                dialect: ServerDialect::Postgres,
+                url: admin_url
+                    .rsplit_once('/')
+                    .map_or(admin_url.as_str(), |(base, _)| base)
+                    .to_owned(),
+                admin_password: None,
+                capacity: 10_000,
+            },
+            tenantry_registry::Origin::from(tenantry_registry::Actor::System).entry(
+                "server.add",
+                None,
+                serde_json::json!({}),
+            ),
+        )
         .await?;
     let provisioner = Arc::new(Provisioner::new(registry.clone(), master.dir()));
     let registry = Arc::new(registry);
@@ -936,10 +942,10 @@ async fn run(args: Args) -> Result<()> {
     settings.server.base_domain = "localhost".into();
     settings.data_dir = master.dir().to_owned();
     let plan = registry
-        .plan(&args.plan)
+        .plan_by_id(&PlanId::parse(&args.plan)?)
         .await
         .with_context(|| format!("plan {:?}", args.plan))?;
-    let max_connections = u32::try_from(plan.max_connections).context("plan max_connections")?;
+    let max_connections = plan.max_connections;
     let needed = args.tenants.max(1) as u64 * u64::from(max_connections);
     ensure!(
         needed <= u64::from(settings.pool.server_connection_budget),
@@ -971,7 +977,7 @@ async fn run(args: Args) -> Result<()> {
                     admin_email: Email::parse(&format!("admin@{subdomain}.example"))?,
                     admin_password_hash: admin_hash.clone(),
                     server: None,
-                    actor: "bench".into(),
+                    origin: Actor::System.into(),
                 })
                 .await
                 .with_context(|| format!("creating tenant {subdomain}"))?;
@@ -995,7 +1001,7 @@ async fn run(args: Args) -> Result<()> {
         let memory = match args.memory_tenants {
             0 => None,
             n => {
-                let server = tenants[0].db_server_id.map(DbServerId::from);
+                let server = tenants[0].server;
                 Some(registered_tenants_memory(&registry, server, app_port, n, &run_id).await?)
             }
         };
@@ -1010,7 +1016,7 @@ async fn run(args: Args) -> Result<()> {
     app_handle.stop(false).await;
     serving.await.ok();
     for t in &tenants {
-        state.pools.invalidate(t.id.into()).await;
+        state.pools.invalidate(t.id).await;
     }
     drop(state);
     drop(provisioner);
@@ -1019,7 +1025,7 @@ async fn run(args: Args) -> Result<()> {
     let cleaner = Provisioner::new(Registry::connect(&master_url, vault).await?, master.dir());
     for t in &tenants {
         if let Err(e) = cleaner
-            .delete(&t.id.to_string(), &t.subdomain, "bench")
+            .delete(&t.id.into(), t.subdomain.as_str(), &Actor::System.into())
             .await
         {
             progress(format!("warning: deleting tenant {}: {e}", t.subdomain));
@@ -1056,7 +1062,11 @@ async fn run(args: Args) -> Result<()> {
 /// The baseline connects as the hot tenant's own role too, and PostgreSQL counts every connection
 /// of a role against its `CONNECTION LIMIT`, which the provisioner sets to the plan's maximum:
 /// without room for every pool, whichever runs second cannot open its last connections.
-async fn make_room_for_baseline(admin_url: &str, tenant: &tenant::Model, limit: u32) -> Result<()> {
+async fn make_room_for_baseline(
+    admin_url: &str,
+    tenant: &tenantry_registry::Tenant,
+    limit: u32,
+) -> Result<()> {
     let role = tenant
         .db_user
         .as_deref()
@@ -1087,7 +1097,7 @@ async fn measure(
     app_port: u16,
     state: &web::Data<tenantry_http::AppState>,
     provisioner: &Provisioner,
-    tenants: &[tenant::Model],
+    tenants: &[tenantry_registry::Tenant],
     fixed_handles: &mut Vec<ServerHandle>,
     settle: Duration,
 ) -> Result<Measured> {
@@ -1096,7 +1106,7 @@ async fn measure(
         .timeout(Duration::from_secs(10))
         .build()?;
     let base = |port: u16| format!("http://{}", SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
-    let host_of = |t: &tenant::Model| format!("{}.localhost:{app_port}", t.subdomain);
+    let host_of = |t: &tenantry_registry::Tenant| format!("{}.localhost:{app_port}", t.subdomain);
 
     let mut tokens = Vec::new();
     for t in tenants {
@@ -1136,12 +1146,12 @@ async fn measure(
         pools: TenantPools::new(
             PoolConfig::default(),
             Arc::new(HotTarget(TenantTarget {
-                server: hot.db_server_id,
+                server: hot.server.map(|s| s.as_uuid()),
                 url: provisioner.tenant_url(hot).await?,
                 max_connections: max_connections as usize,
             })),
         ),
-        tenant: hot.id,
+        tenant: hot.id.as_uuid(),
         decoding: token_key(provisioner.registry().vault()),
     });
     let probe = actix_web::test::TestRequest::get()
@@ -1323,7 +1333,7 @@ struct Isolated {
 async fn isolated_costs(
     state: &web::Data<tenantry_http::AppState>,
     fixed: &FixedPool,
-    hot: &tenant::Model,
+    hot: &tenantry_registry::Tenant,
     host: &str,
     token: &str,
 ) -> Result<Isolated> {
@@ -1342,7 +1352,7 @@ async fn isolated_costs(
         std::hint::black_box(state.routing.resolve(&state.directory, &req).await?);
     }
     let resolve_us = per_call(started.elapsed());
-    let id = TenantId::from(hot.id);
+    let id = hot.id;
     for _ in 0..1000 {
         drop(state.pools.acquire(id).await?);
     }

@@ -32,6 +32,18 @@ use crate::tenant::{TenantDb, request_tenant};
 pub const TOKEN_TTL_SECS: i64 = 3600;
 const KEY_LABEL: &[u8] = b"tenantry/tenant-api/jwt/v1";
 
+/// A 256-bit key for `label`, derived from the current master key (HMAC-SHA256), written
+/// straight into a buffer wiped on drop (no unwiped copy in between).
+pub(crate) fn derive_key(vault: &Vault, label: &[u8]) -> secrecy::zeroize::Zeroizing<[u8; 32]> {
+    let master = vault.key_ring().current().to_base64();
+    let mut mac = Hmac::<Sha256>::new_from_slice(master.expose_secret().as_bytes())
+        .expect("HMAC accepts keys of any length");
+    mac.update(label);
+    let mut secret = secrecy::zeroize::Zeroizing::new([0u8; 32]);
+    hmac::digest::FixedOutput::finalize_into(mac, (&mut *secret).into());
+    secret
+}
+
 /// What a token says.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
@@ -56,14 +68,8 @@ pub struct TokenKeys {
 impl TokenKeys {
     /// Keys derived from the vault's current master key.
     pub fn from_vault(vault: &Vault) -> Self {
-        let master = vault.key_ring().current().to_base64();
-        let mut mac = Hmac::<Sha256>::new_from_slice(master.expose_secret().as_bytes())
-            .expect("HMAC accepts keys of any length");
-        mac.update(KEY_LABEL);
-        // Written straight into a buffer wiped on drop (no unwiped copy in between); the
-        // jsonwebtoken keys holding it afterwards wipe theirs on drop too.
-        let mut secret = secrecy::zeroize::Zeroizing::new([0u8; 32]);
-        hmac::digest::FixedOutput::finalize_into(mac, (&mut *secret).into());
+        let secret = derive_key(vault, KEY_LABEL);
+        // The jsonwebtoken keys holding it afterwards wipe theirs on drop too.
         Self {
             encoding: EncodingKey::from_secret(&*secret),
             decoding: DecodingKey::from_secret(&*secret),
@@ -288,6 +294,11 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let Login { email, password } = body.into_inner();
     let email = email.trim().to_lowercase();
+    if email.contains('\0') {
+        // PostgreSQL cannot compare text holding NUL (a 500); no account has such an email.
+        let field = crate::error::FieldError::new("email", "must not contain NUL (U+0000)");
+        return Err(ApiError::Validation(vec![field]));
+    }
     state
         .login_throttle
         .check_ip(state.proxies.client_ip(&req))?;

@@ -13,19 +13,23 @@
 //! - **Tenants outlive a master outage.** While the feed cannot reach the master, known tenants
 //!   are served from their last known state for up to `registry.max_stale_secs`; unknown hosts
 //!   get a fast 503 (the master is not asked per request: the feed is the circuit breaker).
+//! - **Each entry carries the tenant's request bucket** ([`crate::rate_limit`]), sized by its
+//!   plan's `requests_per_minute` (read once per entry refresh, plans cached), so the limit is
+//!   enforced from the same lookup that routes the request, and a plan change follows the feed.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use moka::future::Cache;
-use tenantry_core::TenantId;
-use tenantry_registry::{DirectoryEntry, Registry, RegistryError, TenantStatus};
+use tenantry_core::{PlanId, Subdomain, TenantId};
+use tenantry_registry::{DirectoryEntry, Registry, RegistryError, Tenant, TenantStatus};
 
 use crate::error::ApiError;
+use crate::rate_limit::{PlanLimits, RequestLimiter};
 
 /// Direct master lookups for hosts the index does not know, per second, across all requests.
 pub const MISS_LOOKUPS_PER_SEC: u32 = 20;
@@ -35,31 +39,73 @@ const MISS_TTL: Duration = Duration::from_secs(1);
 /// How long a direct lookup may take before the request gets 503.
 const MISS_LOOKUP_TIMEOUT: Duration = Duration::from_secs(1);
 
-/// A tenant as a request sees it: enough to gate and to route, nothing secret.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A tenant as a request sees it: enough to gate, to route and to rate-limit, nothing secret.
+#[derive(Debug, Clone)]
 pub struct ResolvedTenant {
     pub id: TenantId,
     pub subdomain: String,
     pub status: TenantStatus,
+    /// The tenant's request bucket; `None` while the directory does not hold the tenant yet.
+    pub(crate) limiter: Option<Arc<RequestLimiter>>,
 }
 
-impl From<&DirectoryEntry> for ResolvedTenant {
-    fn from(e: &DirectoryEntry) -> Self {
+/// Equal when they describe the same tenant state (the bucket is not compared).
+impl PartialEq for ResolvedTenant {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id && self.subdomain == other.subdomain && self.status == other.status
+    }
+}
+
+impl Eq for ResolvedTenant {}
+
+impl From<&Listed> for ResolvedTenant {
+    fn from(l: &Listed) -> Self {
+        let e = &l.loaded.entry;
         Self {
             id: e.id,
             subdomain: e.subdomain.clone(),
             status: e.status,
+            limiter: Some(l.limiter.clone()),
         }
     }
 }
 
-impl From<&tenantry_registry::entity::tenant::Model> for ResolvedTenant {
-    fn from(t: &tenantry_registry::entity::tenant::Model) -> Self {
+impl From<&Tenant> for ResolvedTenant {
+    fn from(t: &Tenant) -> Self {
         Self {
-            id: t.id.into(),
-            subdomain: t.subdomain.clone(),
+            id: t.id,
+            subdomain: t.subdomain.to_string(),
             status: t.status,
+            limiter: None,
         }
+    }
+}
+
+/// What the master says about one live tenant: its directory entry, plan and request limit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Loaded {
+    pub(crate) entry: DirectoryEntry,
+    pub(crate) plan: PlanId,
+    pub(crate) requests_per_minute: u32,
+}
+
+/// A tenant in the index: as loaded, with its request bucket.
+struct Listed {
+    loaded: Loaded,
+    limiter: Arc<RequestLimiter>,
+}
+
+impl Listed {
+    /// Keeps `old`'s bucket if the limit is unchanged: refreshing an entry (a status or domain
+    /// change, a reload) must not hand out a fresh quota.
+    fn new(loaded: Loaded, old: Option<&Listed>) -> Self {
+        let limiter = match old {
+            Some(old) if old.limiter.per_minute() == loaded.requests_per_minute => {
+                old.limiter.clone()
+            }
+            _ => Arc::new(RequestLimiter::new(loaded.requests_per_minute)),
+        };
+        Self { loaded, limiter }
     }
 }
 
@@ -67,7 +113,7 @@ impl From<&tenantry_registry::entity::tenant::Model> for ResolvedTenant {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) enum Key {
     Domain(String),
-    Subdomain(String),
+    Subdomain(Subdomain),
     Id(TenantId),
 }
 
@@ -84,7 +130,7 @@ pub enum Freshness {
 
 #[derive(Default)]
 struct Index {
-    tenants: HashMap<TenantId, DirectoryEntry>,
+    tenants: HashMap<TenantId, Listed>,
     subdomains: HashMap<String, TenantId>,
     domains: HashMap<String, TenantId>,
     loaded: bool,
@@ -92,17 +138,20 @@ struct Index {
 }
 
 impl Index {
-    fn insert(&mut self, entry: DirectoryEntry) {
-        self.remove(entry.id);
-        self.subdomains.insert(entry.subdomain.clone(), entry.id);
+    fn insert(&mut self, listed: Listed) {
+        let entry = &listed.loaded.entry;
+        let id = entry.id;
+        self.remove(id);
+        self.subdomains.insert(entry.subdomain.clone(), id);
         for domain in &entry.domains {
-            self.domains.insert(domain.clone(), entry.id);
+            self.domains.insert(domain.clone(), id);
         }
-        self.tenants.insert(entry.id, entry);
+        self.tenants.insert(id, listed);
     }
 
-    fn remove(&mut self, id: TenantId) -> Option<DirectoryEntry> {
-        let old = self.tenants.remove(&id)?;
+    fn remove(&mut self, id: TenantId) -> Option<Listed> {
+        let listed = self.tenants.remove(&id)?;
+        let old = &listed.loaded.entry;
         // Only drop keys that still point at this tenant (a successor may hold the name).
         if self.subdomains.get(&old.subdomain) == Some(&id) {
             self.subdomains.remove(&old.subdomain);
@@ -112,12 +161,12 @@ impl Index {
                 self.domains.remove(domain);
             }
         }
-        Some(old)
+        Some(listed)
     }
 
-    fn get(&self, key: &Key) -> Option<&DirectoryEntry> {
+    fn get(&self, key: &Key) -> Option<&Listed> {
         let id = match key {
-            Key::Subdomain(s) => self.subdomains.get(s)?,
+            Key::Subdomain(s) => self.subdomains.get(s.as_str())?,
             Key::Domain(d) => self.domains.get(d)?,
             Key::Id(id) => id,
         };
@@ -127,8 +176,9 @@ impl Index {
 
 /// The in-memory Host → tenant index of one `serve`.
 pub struct TenantDirectory {
-    registry: std::sync::Arc<Registry>,
+    registry: Arc<Registry>,
     index: RwLock<Index>,
+    plans: PlanLimits,
     misses: Cache<Key, Option<ResolvedTenant>>,
     miss_limiter: DefaultDirectRateLimiter,
     master_lookups: AtomicU64,
@@ -143,15 +193,12 @@ pub struct TenantDirectory {
 }
 
 impl TenantDirectory {
-    pub fn new(
-        registry: std::sync::Arc<Registry>,
-        poll_every: Duration,
-        max_stale: Duration,
-    ) -> Self {
+    pub fn new(registry: Arc<Registry>, poll_every: Duration, max_stale: Duration) -> Self {
         let per_sec = NonZeroU32::new(MISS_LOOKUPS_PER_SEC).expect("non-zero");
         Self {
             registry,
             index: RwLock::default(),
+            plans: PlanLimits::new(),
             misses: Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(MISS_TTL)
@@ -225,7 +272,11 @@ impl TenantDirectory {
         })
         .await;
         let answer = match found {
-            Ok(Ok(found)) => found.as_ref().map(ResolvedTenant::from),
+            // A tenant the index holds (one being provisioned) keeps its bucket.
+            Ok(Ok(found)) => found.as_ref().map(|t| ResolvedTenant {
+                limiter: self.limiter_of(t.id),
+                ..ResolvedTenant::from(t)
+            }),
             Ok(Err(e)) => {
                 tracing::warn!(error = %e, "tenant lookup failed");
                 return Err(ApiError::RegistryUnavailable);
@@ -239,6 +290,11 @@ impl TenantDirectory {
             self.misses.insert(key, answer.clone()).await;
         }
         Ok(answer)
+    }
+
+    fn limiter_of(&self, id: TenantId) -> Option<Arc<RequestLimiter>> {
+        let index = self.index.read().expect("directory lock");
+        index.tenants.get(&id).map(|l| l.limiter.clone())
     }
 
     fn loaded(&self) -> bool {
@@ -278,16 +334,17 @@ impl TenantDirectory {
 
     /// Replaces the whole index (at start, or after the feed lost track). Returns the tenants
     /// whose entry changed or disappeared, so their pools and users can be forgotten.
-    pub(crate) fn replace(&self, entries: Vec<DirectoryEntry>) -> Vec<TenantId> {
-        let mut fresh = Index::default();
-        for entry in entries {
-            fresh.insert(entry);
-        }
+    pub(crate) fn replace(&self, entries: Vec<Loaded>) -> Vec<TenantId> {
         let mut index = self.index.write().expect("directory lock");
+        let mut fresh = Index::default();
+        for loaded in entries {
+            let old = index.tenants.get(&loaded.entry.id);
+            fresh.insert(Listed::new(loaded, old));
+        }
         let changed = index
             .tenants
             .iter()
-            .filter(|(id, old)| fresh.tenants.get(id) != Some(old))
+            .filter(|(id, old)| fresh.tenants.get(id).map(|l| &l.loaded) != Some(&old.loaded))
             .map(|(id, _)| *id)
             .collect();
         fresh.loaded = true;
@@ -299,14 +356,22 @@ impl TenantDirectory {
     }
 
     /// Applies what the registry now says about one tenant (`None`: deleted or gone).
-    pub(crate) fn apply(&self, id: TenantId, entry: Option<DirectoryEntry>) {
+    pub(crate) fn apply(&self, id: TenantId, entry: Option<Loaded>) {
         let mut index = self.index.write().expect("directory lock");
         match entry {
-            Some(entry) => index.insert(entry),
+            Some(loaded) => {
+                let listed = Listed::new(loaded, index.tenants.get(&id));
+                index.insert(listed);
+            }
             None => {
                 index.remove(id);
             }
         }
+    }
+
+    /// The plans' request limits, as entries are loaded with them ([`crate::feed::load`]).
+    pub(crate) fn plans(&self) -> &PlanLimits {
+        &self.plans
     }
 
     /// A new tenant or domain may answer a name remembered as unknown.
@@ -322,7 +387,7 @@ impl TenantDirectory {
 
     /// Re-reads one tenant from the master now (after a change made by this process).
     pub async fn refresh(&self, id: TenantId) -> Result<(), RegistryError> {
-        let entry = self.registry.directory_entry(id).await?;
+        let entry = crate::feed::load(&self.registry, &self.plans, id).await?;
         self.apply(id, entry);
         self.forget_misses();
         Ok(())

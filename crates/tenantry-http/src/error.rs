@@ -89,6 +89,16 @@ pub enum ApiError {
     Forbidden,
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The resource exists, but its state does not allow the action (admin API).
+    #[error("{0}")]
+    InvalidState(String),
+    /// Another operation on the same tenant is running (admin API).
+    #[error("{0}")]
+    OperationInProgress(String),
+    #[error("this Idempotency-Key was used with another request")]
+    IdempotencyMismatch,
+    #[error("a request with this Idempotency-Key is still being answered; retry shortly")]
+    IdempotencyInFlight,
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -123,6 +133,10 @@ impl ApiError {
             Self::WrongTenant => "wrong_tenant",
             Self::Forbidden => "forbidden",
             Self::MethodNotAllowed => "method_not_allowed",
+            Self::InvalidState(_) => "invalid_state",
+            Self::OperationInProgress(_) => "operation_in_progress",
+            Self::IdempotencyMismatch => "idempotency_key_reused",
+            Self::IdempotencyInFlight => "idempotency_key_in_use",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -134,6 +148,7 @@ impl ApiError {
                 Some((*retry_after).max(1))
             }
             Self::RegistryUnavailable => Some(2),
+            Self::OperationInProgress(_) | Self::IdempotencyInFlight => Some(1),
             Self::Busy { retry_after } | Self::TooManyRequests { retry_after } => {
                 Some((*retry_after).max(1))
             }
@@ -154,6 +169,42 @@ impl From<tenantry_pool::PoolError> for ApiError {
                 Self::DatabaseUnavailable { retry_after }
             }
         }
+    }
+}
+
+/// The operator service's errors, for the admin API: the request's fault says what was wrong;
+/// a master that cannot be reached is 503; anything else is internal (logged, not shown).
+impl From<tenantry_ops::OpsError> for ApiError {
+    fn from(e: tenantry_ops::OpsError) -> Self {
+        use tenantry_ops::OpsError;
+        match e {
+            OpsError::Invalid { field, message } => Self::Validation(vec![FieldError {
+                field: field.into(),
+                message,
+            }]),
+            OpsError::NotFound { .. } => Self::NotFound,
+            e @ OpsError::Conflict { .. } => Self::Conflict(e.to_string()),
+            OpsError::Busy { what } if what.starts_with("tenant ") => Self::OperationInProgress(
+                format!("{what} is busy: another operation on it is running"),
+            ),
+            OpsError::Busy { .. } | OpsError::Stopping => Self::Busy { retry_after: 1 },
+            OpsError::InvalidState(message) => Self::InvalidState(message),
+            e @ OpsError::Confirmation { .. } => Self::BadRequest(e.to_string()),
+            OpsError::Forbidden(_) => Self::Forbidden,
+            OpsError::Failed(cause) if master_unreachable(cause.as_ref()) => {
+                tracing::warn!(error = %error_chain(cause.as_ref()), "master registry unavailable");
+                Self::RegistryUnavailable
+            }
+            OpsError::Failed(cause) => Self::Internal(cause),
+        }
+    }
+}
+
+/// Whether a registry failure is the master being unreachable (as opposed to a bug).
+fn master_unreachable(e: &(dyn std::error::Error + 'static)) -> bool {
+    match e.downcast_ref::<tenantry_registry::RegistryError>() {
+        Some(tenantry_registry::RegistryError::Db(db)) => database_unreachable(db),
+        _ => false,
     }
 }
 
@@ -240,8 +291,11 @@ impl ResponseError for ApiError {
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Validation(_) | Self::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Conflict(_)
+            | Self::InvalidState(_)
+            | Self::OperationInProgress(_)
+            | Self::IdempotencyInFlight => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -1,8 +1,9 @@
 //! The registry change feed, as one `serve` follows it: every registry change names a tenant
 //! (or one of its users); this task reads new changes every `registry.poll_interval_ms` — at
 //! once on a PostgreSQL NOTIFY — and forgets what this process cached about that tenant: its
-//! Host directory entry, its pools (a suspended or deleted tenant's connections close), its
-//! users' status.
+//! Host directory entry (with its plan's request limit: a plan change swaps the tenant's request
+//! bucket), its pools (a suspended or deleted tenant's connections close, a new plan's connection
+//! maximum applies), its users' status.
 //!
 //! When the master cannot be reached, nothing is forgotten and known tenants go on being served
 //! ([`crate::directory`]); when it answers again, the feed catches up before the directory counts
@@ -13,10 +14,14 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tenantry_core::TenantId;
-use tenantry_registry::{Change, ChangeKind, ChangeListener, RegistryError};
+use std::collections::HashMap;
+
+use tenantry_core::{PlanId, TenantId};
+use tenantry_registry::{Change, ChangeKind, ChangeListener, Registry, RegistryError};
 
 use crate::AppState;
+use crate::directory::Loaded;
+use crate::rate_limit::PlanLimits;
 
 /// Changes read per round trip.
 const BATCH: u64 = 200;
@@ -131,9 +136,8 @@ impl Feed {
 
     /// Loads the whole directory; changes made meanwhile are read (again) next time.
     async fn reload(&mut self) -> Result<(), RegistryError> {
-        let registry = &self.state.registry;
-        let latest = registry.latest_change_id().await?;
-        let entries = registry.directory_entries().await?;
+        let latest = self.state.registry.latest_change_id().await?;
+        let entries = load_all(&self.state.registry, self.state.directory.plans()).await?;
         for id in self.state.directory.replace(entries) {
             self.state.pools.invalidate(id).await;
         }
@@ -150,7 +154,7 @@ impl Feed {
         for change in changes {
             let id = change.tenant;
             if change.kind != ChangeKind::UserCredentials && refreshed.insert(id) {
-                let entry = state.registry.directory_entry(id).await?;
+                let entry = load(&state.registry, state.directory.plans(), id).await?;
                 state.directory.apply(id, entry);
                 // A name remembered from a direct lookup may now mean something else.
                 state.directory.forget_misses();
@@ -196,4 +200,65 @@ impl Feed {
             }
         }
     }
+}
+
+/// What the master says about one tenant now, with its plan's request limit; `None`: deleted or
+/// gone. One query more than the entry alone (the tenant's plan); the plan's limit is cached.
+pub(crate) async fn load(
+    registry: &Registry,
+    plans: &PlanLimits,
+    id: TenantId,
+) -> Result<Option<Loaded>, RegistryError> {
+    let Some(entry) = registry.directory_entry(id).await? else {
+        return Ok(None);
+    };
+    let Some(tenant) = registry.tenant(id).await? else {
+        return Ok(None);
+    };
+    let requests_per_minute = plans.requests_per_minute(registry, &tenant.plan).await?;
+    Ok(Some(Loaded {
+        entry,
+        plan: tenant.plan,
+        requests_per_minute,
+    }))
+}
+
+/// Every live tenant, for a full reload: four queries, whatever the number of tenants.
+pub(crate) async fn load_all(
+    registry: &Registry,
+    plans: &PlanLimits,
+) -> Result<Vec<Loaded>, RegistryError> {
+    let entries = registry.directory_entries().await?;
+    // Not cached: a reload is rare, and a plan edited right after it must not wait for a TTL.
+    let limits: HashMap<PlanId, u32> = registry
+        .plans()
+        .await?
+        .into_iter()
+        .map(|p| (p.id, p.requests_per_minute))
+        .collect();
+    // Read after the entries: a tenant missing here was deleted meanwhile (its change is
+    // applied next), one created meanwhile has no entry yet (likewise).
+    let mut tenant_plans: HashMap<TenantId, PlanId> = registry
+        .list_tenants(None)
+        .await?
+        .into_iter()
+        .map(|t| (t.id, t.plan))
+        .collect();
+    let mut loaded = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let Some(plan) = tenant_plans.remove(&entry.id) else {
+            continue;
+        };
+        let requests_per_minute = match limits.get(&plan) {
+            Some(limit) => *limit,
+            // A plan created after the plans were read.
+            None => plans.requests_per_minute(registry, &plan).await?,
+        };
+        loaded.push(Loaded {
+            entry,
+            plan,
+            requests_per_minute,
+        });
+    }
+    Ok(loaded)
 }

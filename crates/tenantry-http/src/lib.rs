@@ -5,6 +5,7 @@
 //! the registry, the provisioner, the tenant connection pools and the Host → tenant directory.
 //! Handlers reach a tenant database only through the [`tenant::TenantDb`] extractor.
 
+pub mod admin;
 pub mod auth;
 mod body;
 pub mod client_ip;
@@ -12,6 +13,8 @@ pub mod directory;
 pub mod error;
 mod feed;
 pub mod host;
+pub mod openapi;
+pub mod rate_limit;
 mod request_id;
 mod routes;
 pub mod tenant;
@@ -54,8 +57,12 @@ pub struct AppState {
     pub request_timeout: std::time::Duration,
     pub tokens: auth::TokenKeys,
     pub users: auth::UserStatus,
-    /// argon2id for logins and password changes, on a fixed set of threads.
-    pub passwords: tenantry_core::vault::PasswordChecker,
+    /// argon2id for logins and password changes, on a fixed set of threads (shared with the
+    /// operator service, for operators' logins).
+    pub passwords: Arc<tenantry_core::vault::PasswordChecker>,
+    /// The operator service, behind the admin API.
+    pub ops: tenantry_ops::Operator,
+    pub admin_keys: admin::AdminKeys,
     pub login_throttle: Arc<throttle::LoginThrottle>,
     pub proxies: client_ip::TrustedProxies,
 }
@@ -101,10 +108,16 @@ impl Application {
         let request_timeout = std::time::Duration::from_millis(settings.server.request_timeout_ms);
         let tokens = auth::TokenKeys::from_vault(registry.vault());
         let security = &settings.security;
-        let passwords = tenantry_core::vault::PasswordChecker::new(
+        let passwords = Arc::new(tenantry_core::vault::PasswordChecker::new(
             security.password_hash_workers,
             security.password_hash_queue,
-        )?;
+        )?);
+        let ops = tenantry_ops::Operator::new(
+            provisioner.clone(),
+            passwords.clone(),
+            tenantry_ops::JobLimits::default(),
+        );
+        let admin_keys = admin::AdminKeys::from_vault(registry.vault());
         let login_throttle = Arc::new(throttle::LoginThrottle::new(
             security.login_attempts_per_ip_per_minute,
             security.login_attempts_per_account_per_minute,
@@ -114,6 +127,8 @@ impl Application {
             tokens,
             users: auth::UserStatus::default(),
             passwords,
+            ops,
+            admin_keys,
             login_throttle,
             proxies: client_ip::TrustedProxies::new(settings.server.trusted_proxies.clone()),
             registry,
@@ -189,6 +204,12 @@ impl Application {
             }
         };
         feed.abort();
+        // Long operations started over the admin API get the same grace as requests; what is
+        // still running after it is finished or rolled back by `reconcile`.
+        self.state
+            .ops
+            .shut_down(std::time::Duration::from_secs(SHUTDOWN_TIMEOUT_SECS))
+            .await;
         result
     }
 }

@@ -74,7 +74,12 @@ fn as_json_error(res: HttpResponse) -> HttpResponse {
         _ => ApiError::Internal("the server failed to answer".into()),
     };
     let mut body = error.error_response();
-    // Keep the framework's status (e.g. 408, 431) even when our variant is generic.
+    // Keep the framework's status (e.g. 408, 431) even when our variant is generic, and the
+    // methods a 405 names (RFC 9110: a 405 must say which methods the resource has).
     *body.status_mut() = status;
+    if let Some(allow) = res.headers().get(actix_web::http::header::ALLOW) {
+        body.headers_mut()
+            .insert(actix_web::http::header::ALLOW, allow.clone());
+    }
     body
 }

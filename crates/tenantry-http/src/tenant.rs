@@ -77,10 +77,16 @@ impl TenantRouting {
         }
     }
 
+    /// Whether the request is for the base domain itself (the admin API's host). A malformed or
+    /// contradictory host is refused as in [`Self::resolve`].
+    pub fn is_apex(&self, req: &HttpRequest) -> Result<bool, ApiError> {
+        Ok(self.host_kind(req)? == HostKind::Apex)
+    }
+
     /// What the request's host names. An absolute-form target (`GET http://beta.localhost/…`)
     /// names the host (RFC 9112 §3.2.2); one that disagrees with `Host` is refused rather than
     /// guessed at.
-    fn host_key(&self, req: &HttpRequest) -> Result<HostKey, ApiError> {
+    fn host_kind(&self, req: &HttpRequest) -> Result<HostKind, ApiError> {
         let header = match req.headers().get(actix_web::http::header::HOST) {
             Some(v) => Some(v.to_str().map_err(|_| ApiError::InvalidHost("not ASCII"))?),
             None => None,
@@ -102,11 +108,16 @@ impl TenantRouting {
             (Some(raw), None) | (None, Some(raw)) => classify(raw)?,
             (None, None) => classify("")?,
         };
-        Ok(match kind {
+        Ok(kind)
+    }
+
+    /// What the request's host says about the tenant.
+    fn host_key(&self, req: &HttpRequest) -> Result<HostKey, ApiError> {
+        Ok(match self.host_kind(req)? {
             HostKind::Domain(domain) => HostKey::Domain(Key::Domain(domain)),
             // A label that can never be a subdomain (reserved, too short) is no tenant.
             HostKind::Subdomain(label) => match Subdomain::parse(&label, &self.reserved) {
-                Ok(s) => HostKey::Subdomain(Key::Subdomain(s.as_str().to_owned())),
+                Ok(s) => HostKey::Subdomain(Key::Subdomain(s)),
                 Err(_) => HostKey::NoTenant,
             },
             HostKind::Apex | HostKind::Nested => HostKey::NoTenant,
@@ -148,10 +159,11 @@ enum HostKey {
 }
 
 /// Middleware for tenant-routed scopes, in this order: resolve and gate the tenant (so an
-/// unknown route of a suspended tenant is still 403), read the whole body within the request
-/// deadline (a slow client gets 408 and never holds anything of the tenant), then check the
-/// bearer token if there is one. Only then does a handler run — and lease a tenant connection —
-/// so no client can hold a tenant's connection while it dawdles over its request.
+/// unknown route of a suspended tenant is still 403), take a request from the tenant's plan
+/// quota (over it: 429 with `Retry-After`, see [`crate::rate_limit`]), read the whole body within
+/// the request deadline (a slow client gets 408 and never holds anything of the tenant), then
+/// check the bearer token if there is one. Only then does a handler run — and lease a tenant
+/// connection — so no client can hold a tenant's connection while it dawdles over its request.
 pub async fn require_tenant(
     mut req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -166,6 +178,9 @@ pub async fn require_tenant(
         .await?;
     if let Some(span) = req.extensions().get::<RootSpan>() {
         span.record("tenant", tenant.subdomain.as_str());
+    }
+    if let Some(limiter) = &tenant.limiter {
+        limiter.check()?;
     }
     crate::body::read_whole(&mut req, state.request_timeout).await?;
     if let Some(user) = crate::auth::authenticate(req.request(), &state, tenant.id).await? {
@@ -249,11 +264,11 @@ impl TargetResolver for RegistryTargets {
             .await
             .map_err(|e| failed(e.to_string()))?;
         let plan = registry
-            .plan(&tenant.plan_id)
+            .plan_by_id(&tenant.plan)
             .await
             .map_err(|e| failed(e.to_string()))?;
         Ok(TenantTarget {
-            server: tenant.db_server_id,
+            server: tenant.server.map(|s| s.as_uuid()),
             url,
             max_connections: usize::try_from(plan.max_connections).unwrap_or(1).max(1),
         })

@@ -14,7 +14,6 @@ use sea_orm::{
 use serde_json::{Value, json};
 use tenantry_app::UserRole;
 use tenantry_app::entity::{invoice, invoice_line, user, voucher, voucher_line};
-use tenantry_registry::entity::tenant;
 use tenantry_test_utils::Dialect;
 
 /// Runs a scenario as two tests, `<scenario>::sqlite` and `<scenario>::postgres`.
@@ -49,7 +48,7 @@ on_both_dialects!(
 /// One tenant seen through its API, as one of its users.
 struct Api<'a> {
     app: &'a TestApp,
-    tenant: tenant::Model,
+    tenant: tenantry_registry::Tenant,
     host: String,
     token: String,
 }

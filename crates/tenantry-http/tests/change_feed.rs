@@ -6,6 +6,7 @@
 mod common;
 
 use std::time::{Duration, Instant};
+use tenantry_registry::Actor;
 
 use common::{TestApp, unique};
 use futures::StreamExt as _;
@@ -36,7 +37,7 @@ async fn lifecycle_changes_are_enforced_within_a_second(dialect: Dialect) {
     seen_within(&app, &host, &token, 200).await;
 
     app.provisioner
-        .suspend(&sub, "audit", "test")
+        .suspend(&sub.as_str().into(), "audit", &Actor::System.into())
         .await
         .unwrap();
     let took = seen_within(&app, &host, &token, 403).await;
@@ -45,14 +46,20 @@ async fn lifecycle_changes_are_enforced_within_a_second(dialect: Dialect) {
         "suspension seen after {took:?}"
     );
 
-    app.provisioner.reactivate(&sub, "test").await.unwrap();
+    app.provisioner
+        .reactivate(&sub.as_str().into(), &Actor::System.into())
+        .await
+        .unwrap();
     let took = seen_within(&app, &host, &token, 200).await;
     assert!(
         took < Duration::from_secs(1),
         "reactivation seen after {took:?}"
     );
 
-    app.provisioner.delete(&sub, &sub, "test").await.unwrap();
+    app.provisioner
+        .delete(&sub.as_str().into(), &sub, &Actor::System.into())
+        .await
+        .unwrap();
     let took = seen_within(&app, &host, &token, 404).await;
     assert!(
         took < Duration::from_secs(1),
@@ -171,10 +178,10 @@ async fn refresh_applies_a_change_at_once() {
     let host = format!("{sub}.localhost");
     seen_within(&app, &host, &token, 200).await;
     app.provisioner
-        .suspend(&sub, "audit", "test")
+        .suspend(&sub.as_str().into(), "audit", &Actor::System.into())
         .await
         .unwrap();
-    app.state.directory.refresh(tenant.id.into()).await.unwrap();
+    app.state.directory.refresh(tenant.id).await.unwrap();
     let res = app
         .get(&host, "/api/v1/ledgers?limit=1")
         .bearer_auth(&token)

@@ -12,7 +12,6 @@ use std::time::{Duration, Instant};
 use actix_web::ResponseError;
 use common::{TestApp, unique};
 use sea_orm::ConnectionTrait;
-use tenantry_core::TenantId;
 use tenantry_http::ApiError;
 use tenantry_test_utils::chaos::{ChaosProxy, Mode};
 use tenantry_test_utils::{Dialect, pg_admin_url};
@@ -166,7 +165,7 @@ async fn a_dead_tenant_database_is_a_fast_503_and_its_neighbour_keeps_its_pace()
     .await;
     let proxy = ChaosProxy::start(pg_addr()).await;
     app.add_pg_server_at("pg-chaos", proxy.addr()).await;
-    let client = |tenant: &tenantry_registry::entity::tenant::Model| Client {
+    let client = |tenant: &tenantry_registry::Tenant| Client {
         app: &app,
         host: format!("{}.localhost", tenant.subdomain),
         token: app.token(tenant),
@@ -200,10 +199,7 @@ async fn a_dead_tenant_database_is_a_fast_503_and_its_neighbour_keeps_its_pace()
         // tenant's sessions closed, as after a restart: every request needs a new one.
         let lands_after = if fault == Mode::Refuse {
             proxy.set_mode(fault);
-            app.state
-                .pools
-                .invalidate(TenantId::from(chaos_tenant.id))
-                .await;
+            app.state.pools.invalidate(chaos_tenant.id).await;
             Duration::ZERO
         } else {
             Duration::from_millis(300)
@@ -256,12 +252,7 @@ async fn requests_cut_mid_query_by_a_reset_answer_503_at_once() {
 
     // A statement through the app's own pool, running when the connection is reset: the error
     // it gets is the one a handler would turn into its answer.
-    let conn = app
-        .state
-        .pools
-        .acquire(TenantId::from(tenant.id))
-        .await
-        .unwrap();
+    let conn = app.state.pools.acquire(tenant.id).await.unwrap();
     let sleeping = tokio::spawn(async move { conn.execute_unprepared("SELECT pg_sleep(5)").await });
     // Requests stuck on the silent connection until the reset cuts them.
     proxy.set_mode(Mode::Blackhole);

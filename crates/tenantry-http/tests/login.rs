@@ -36,7 +36,7 @@ async fn attempt_from(
 
 /// A new tenant, once the server answers for it as active (the directory learns of the
 /// activation from its change feed). Probed without logging in, so no quota is spent.
-async fn create(app: &TestApp, sub: &str) -> tenantry_registry::entity::tenant::Model {
+async fn create(app: &TestApp, sub: &str) -> tenantry_registry::Tenant {
     let tenant = app.create(sub).await;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

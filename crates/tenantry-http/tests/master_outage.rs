@@ -15,7 +15,7 @@ use tenantry_core::settings::DatabaseUrl;
 use tenantry_core::vault::{KeyRing, MasterKey, Vault};
 use tenantry_http::Application;
 use tenantry_provision::Provisioner;
-use tenantry_registry::Registry;
+use tenantry_registry::{Actor, Registry};
 use tenantry_test_utils::chaos::{ChaosProxy, Mode};
 use tenantry_test_utils::{Dialect, TestDb};
 
@@ -86,7 +86,7 @@ async fn known_tenants_outlive_a_master_outage() {
         let sub = unique(prefix);
         let row = operator.create(request(&sub)).await.unwrap().tenant;
         let token = keys
-            .issue(row.id.into(), 1, tenantry_app::UserRole::Admin, 0)
+            .issue(row.id, 1, tenantry_app::UserRole::Admin, 0)
             .unwrap();
         tenants.push((sub, format!("{}.localhost", row.subdomain), token));
     }
@@ -146,7 +146,10 @@ async fn known_tenants_outlive_a_master_outage() {
 
     proxy.set_mode(Mode::Pass);
     let (sub, host, token) = &tenants[0];
-    operator.suspend(sub, "unpaid", "test").await.unwrap();
+    operator
+        .suspend(&sub.as_str().into(), "unpaid", &Actor::System.into())
+        .await
+        .unwrap();
     let suspended_at = Instant::now();
     loop {
         let (code, _) = status(&client, addr, host, Some(token)).await;

@@ -10,7 +10,6 @@ use common::{TestApp, assert_error, unique};
 use sea_orm::{ConnectionTrait, DbBackend, Statement};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tenantry_registry::entity::tenant;
 use tenantry_test_utils::Dialect;
 
 const MAX: i64 = 1_000_000_000_000_000;
@@ -19,7 +18,7 @@ const LIMIT: &str = "1000000000000000 minor units";
 /// One tenant seen through its API, as its seeded admin.
 struct Api<'a> {
     app: &'a TestApp,
-    tenant: tenant::Model,
+    tenant: tenantry_registry::Tenant,
     host: String,
     token: String,
 }

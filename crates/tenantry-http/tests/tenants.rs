@@ -6,6 +6,7 @@ use common::{TestApp, assert_error, unique};
 use sea_orm::{ConnectionTrait, Statement};
 use serde_json::{Value, json};
 use tenantry_provision::Step;
+use tenantry_registry::Actor;
 use tenantry_test_utils::{Dialect, pg_admin};
 
 fn host(sub: &str) -> String {
@@ -170,7 +171,7 @@ async fn status_gating_follows_the_design_table() {
     let active_row = app.create(&active).await;
     app.create(&suspended).await;
     app.provisioner
-        .suspend(&suspended, "unpaid", "test")
+        .suspend(&suspended.as_str().into(), "unpaid", &Actor::System.into())
         .await
         .unwrap();
     app.create_stopped_after(&provisioning, Step::Migrate).await;
@@ -441,12 +442,15 @@ async fn status_changes_made_elsewhere_are_seen_within_a_second() {
     };
     assert_eq!(get().await.unwrap().status(), 200);
     app.provisioner
-        .suspend(&sub, "audit", "test")
+        .suspend(&sub.as_str().into(), "audit", &Actor::System.into())
         .await
         .unwrap();
-    app.provisioner.reactivate(&sub, "test").await.unwrap();
     app.provisioner
-        .suspend(&sub, "audit", "test")
+        .reactivate(&sub.as_str().into(), &Actor::System.into())
+        .await
+        .unwrap();
+    app.provisioner
+        .suspend(&sub.as_str().into(), "audit", &Actor::System.into())
         .await
         .unwrap();
     // The status changed behind the server's back (as from the CLI): seen within the TTL.
@@ -462,7 +466,10 @@ async fn status_changes_made_elsewhere_are_seen_within_a_second() {
         }
     };
     assert_eq!(wait_for(403).await, 403, "suspension not seen within 1 s");
-    app.provisioner.reactivate(&sub, "test").await.unwrap();
+    app.provisioner
+        .reactivate(&sub.as_str().into(), &Actor::System.into())
+        .await
+        .unwrap();
     assert_eq!(wait_for(200).await, 200, "reactivation not seen within 1 s");
 }
 
@@ -478,11 +485,11 @@ async fn verified_custom_domains_route_to_their_tenant() {
     let verified = tenantry_core::DomainName::parse(&format!("Books.{a}.test")).unwrap();
     let pending = tenantry_core::DomainName::parse(&format!("books.{b}.test")).unwrap();
     app.registry
-        .add_tenant_domain(tenant_a.id.into(), &verified, true)
+        .add_tenant_domain(tenant_a.id, &verified, true)
         .await
         .unwrap();
     app.registry
-        .add_tenant_domain(tenant_b.id.into(), &pending, false)
+        .add_tenant_domain(tenant_b.id, &pending, false)
         .await
         .unwrap();
 

@@ -36,5 +36,5 @@ pub use config::PoolConfig;
 pub use error::PoolError;
 pub use lease::{TenantConnection, TenantTransaction};
 pub use pools::TenantPools;
-pub use stats::{PoolStats, ServerStats};
+pub use stats::{PoolStats, ServerStats, TenantPoolStats};
 pub use target::{ServerKey, TargetResolver, TenantTarget};

@@ -9,7 +9,7 @@ use tokio::runtime::Handle;
 use crate::conn::Slot;
 use crate::lease::{Lease, TenantConnection};
 use crate::state::{Plan, State, Wake};
-use crate::stats::{Counters, PoolStats, ServerStats};
+use crate::stats::{Counters, PoolStats, ServerStats, TenantPoolStats};
 use crate::target::{ServerKey, TargetResolver, TenantTarget};
 use crate::{PoolConfig, PoolError};
 
@@ -302,6 +302,21 @@ impl TenantPools {
                 pools.run_housekeeping().await;
             }
         })
+    }
+
+    pub fn tenant_stats(&self, tenant: TenantId) -> TenantPoolStats {
+        self.inner
+            .state()
+            .tenant_census(&tenant)
+            .map(|(max, idle, busy, connecting, waiting)| TenantPoolStats {
+                cached: true,
+                max,
+                idle,
+                busy,
+                connecting,
+                waiting,
+            })
+            .unwrap_or_default()
     }
 
     pub fn stats(&self) -> PoolStats {

@@ -351,6 +351,22 @@ impl<S> State<S> {
     }
 
     /// (server, permits, idle, leased, connecting) per server.
+    /// One tenant's `(max, idle, leased, connecting, waiting)`, if it has slots here.
+    pub(crate) fn tenant_census(
+        &self,
+        tenant: &TenantId,
+    ) -> Option<(usize, usize, usize, usize, usize)> {
+        self.tenants.get(tenant).map(|s| {
+            (
+                s.max_now(),
+                s.idle.len(),
+                s.leased,
+                s.connecting,
+                s.waiters.len(),
+            )
+        })
+    }
+
     pub(crate) fn census(&self) -> Vec<(ServerKey, usize, usize, usize, usize)> {
         self.servers
             .iter()

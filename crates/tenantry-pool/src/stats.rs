@@ -54,6 +54,19 @@ pub struct ServerStats {
     pub connecting: usize,
 }
 
+/// One tenant's connections in this process (`GET /admin/v1/tenants/{id}/health`).
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct TenantPoolStats {
+    /// Whether this process holds connections (or waiters) for the tenant at all.
+    pub cached: bool,
+    /// The most it may hold now (its plan's connections, or fewer while its server refuses).
+    pub max: usize,
+    pub idle: usize,
+    pub busy: usize,
+    pub connecting: usize,
+    pub waiting: usize,
+}
+
 impl Counters {
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)

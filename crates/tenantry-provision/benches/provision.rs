@@ -34,11 +34,11 @@ use secrecy::SecretString;
 use sqlx::{AssertSqlSafe, Connection as _, Executor as _, PgConnection};
 use tenantry_core::settings::DatabaseUrl;
 use tenantry_core::vault::{KeyRing, Vault, hash_password};
-use tenantry_core::{Email, ServerName, Subdomain, TenantId};
+use tenantry_core::{Email, PlanId, ServerName, Subdomain, TenantId};
 use tenantry_migrate::Dialect as MigrateDialect;
 use tenantry_provision::fleet::{FleetOptions, FleetOutcome};
 use tenantry_provision::{CreateTenant, Provisioner, Step};
-use tenantry_registry::{NewServer, NewTenant, Registry, ServerDialect, TenantStatus};
+use tenantry_registry::{Actor, NewServer, NewTenant, Registry, ServerDialect, TenantStatus};
 use tenantry_test_utils::TestDb;
 use tenantry_test_utils::bench_doc::{Machine, machine};
 use url::Url;
@@ -343,16 +343,23 @@ async fn run(args: Args) -> Result<()> {
     let pg_registry = registry(&pg_master).await?;
     let admin_url = server.url.as_str();
     pg_registry
-        .add_server(NewServer {
-            name: ServerName::parse(SERVER)?,
-            dialect: ServerDialect::Postgres,
-            url: admin_url
-                .rsplit_once('/')
-                .map_or(admin_url, |(base, _)| base)
-                .to_owned(),
-            admin_password: None,
-            capacity: 100_000,
-        })
+        .add_server(
+            NewServer {
+                name: ServerName::parse(SERVER)?,
+                dialect: ServerDialect::Postgres,
+                url: admin_url
+                    .rsplit_once('/')
+                    .map_or(admin_url, |(base, _)| base)
+                    .to_owned(),
+                admin_password: None,
+                capacity: 100_000,
+            },
+            tenantry_registry::Origin::from(tenantry_registry::Actor::System).entry(
+                "server.add",
+                None,
+                serde_json::json!({}),
+            ),
+        )
         .await?;
     let pg = Provisioner::new(pg_registry.clone(), pg_master.dir());
 
@@ -413,11 +420,11 @@ fn request(subdomain: &str, admin_hash: &str) -> Result<CreateTenant> {
     Ok(CreateTenant {
         subdomain: Subdomain::parse(subdomain, &[])?,
         name: format!("{subdomain} Ltd"),
-        plan: "standard".into(),
+        plan: PlanId::parse("standard")?,
         admin_email: Email::parse(&format!("admin@{subdomain}.example"))?,
         admin_password_hash: admin_hash.to_owned(),
         server: None,
-        actor: "system".into(),
+        origin: Actor::System.into(),
     })
 }
 
@@ -425,7 +432,11 @@ fn request(subdomain: &str, admin_hash: &str) -> Result<CreateTenant> {
 async fn delete_tenants(provisioner: &Provisioner) -> Result<()> {
     for tenant in provisioner.registry().list_tenants(None).await? {
         provisioner
-            .delete(&tenant.id.to_string(), &tenant.subdomain, "bench")
+            .delete(
+                &tenant.id.into(),
+                tenant.subdomain.as_str(),
+                &Actor::System.into(),
+            )
             .await
             .with_context(|| format!("deleting tenant {}", tenant.subdomain))?;
     }
@@ -591,11 +602,11 @@ async fn round_trips(registry: &Registry, n: usize) -> Result<MasterRoundTrips> 
         .into_iter()
         .next()
         .context("no tenant to rewrite")?;
-    let id = TenantId::from(tenant.id);
+    let id = tenant.id;
     let mut trips = MasterRoundTrips::default();
     for i in 0..n + 3 {
         let started = Instant::now();
-        registry.plan("standard").await?;
+        registry.plan_by_id(&PlanId::parse("standard")?).await?;
         let read = started.elapsed();
         let started = Instant::now();
         registry
@@ -624,8 +635,8 @@ async fn fleet() -> Result<Fleet> {
                 id,
                 subdomain: Subdomain::parse(&subdomain, &[])?,
                 name: subdomain.clone(),
-                plan_id: "standard".into(),
-                db_server_id: None,
+                plan: PlanId::parse("standard")?,
+                server: None,
                 db_name: format!("t_fleet_{i:04}"),
                 db_user: None,
                 db_password: None,

@@ -9,19 +9,16 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use tenantry_core::vault::random_password;
-use tenantry_core::{DbServerId, Email, ServerName, Subdomain, TenantId};
-use tenantry_registry::entity::{db_server, tenant};
+use tenantry_core::{DbServerId, Email, PlanId, ServerName, Subdomain, TenantId};
 use tenantry_registry::{
-    AuditEntry, NewTenant, OperationState, RegistryError, ServerState, TenantStatus,
+    NewTenant, OperationKind, OperationState, Origin, RegistryError, Server, ServerState, Tenant,
+    TenantStatus,
 };
 use uuid::Uuid;
 
 use crate::backend::{DbIdent, TenantDatabase};
 use crate::heartbeat::{HEARTBEAT_INTERVAL, Heartbeat};
 use crate::{ProvisionError, Provisioner};
-
-/// Operation kind recorded for tenant creation.
-pub const CREATE_KIND: &str = "tenant.create";
 
 /// Sessions a tenant role may open beyond its plan's `max_connections` (the connection
 /// manager's per-tenant maximum): room for Tenantry's own short sessions as the tenant — fleet
@@ -92,7 +89,7 @@ impl FromStr for Step {
 pub struct CreateTenant {
     pub subdomain: Subdomain,
     pub name: String,
-    pub plan: String,
+    pub plan: PlanId,
     pub admin_email: Email,
     /// Argon2id PHC string of the tenant admin's password (hashed by the caller, off the
     /// async executor; never a plaintext).
@@ -100,14 +97,14 @@ pub struct CreateTenant {
     /// A registered PostgreSQL server; `None` = the least loaded active server, or the local
     /// SQLite directory when no server is registered.
     pub server: Option<ServerName>,
-    /// Who asks, for the `tenant.create` audit row (`cli:<os user>`, `admin:<email>`, `system`).
-    pub actor: String,
+    /// Who asks (and from where), for the operation and the `tenant.create` audit row.
+    pub origin: Origin,
 }
 
 /// A created tenant and how long each step took.
 #[derive(Debug, Clone)]
 pub struct Created {
-    pub tenant: tenant::Model,
+    pub tenant: Tenant,
     pub timings: Vec<(Step, Duration)>,
 }
 
@@ -140,13 +137,17 @@ impl CreateParams {
 impl Provisioner {
     pub async fn create(&self, req: CreateTenant) -> Result<Created, ProvisionError> {
         let started = Instant::now();
-        let plan = self.registry.plan(&req.plan).await.map_err(|e| match e {
-            RegistryError::NotFound { .. } => ProvisionError::UnknownPlan(req.plan.clone()),
-            e => e.into(),
-        })?;
+        let plan = self
+            .registry
+            .plan_by_id(&req.plan)
+            .await
+            .map_err(|e| match e {
+                RegistryError::NotFound { .. } => ProvisionError::UnknownPlan(req.plan.to_string()),
+                e => e.into(),
+            })?;
         if self
             .registry
-            .live_tenant_by_subdomain(req.subdomain.as_str())
+            .live_tenant_by_subdomain(&req.subdomain)
             .await?
             .is_some()
         {
@@ -164,7 +165,7 @@ impl Provisioner {
         let params = CreateParams {
             tenant_id: id.as_uuid(),
             subdomain: req.subdomain.to_string(),
-            server_id: server.as_ref().map(|s| s.id),
+            server_id: server.as_ref().map(|s| s.id.as_uuid()),
             db_name: name.to_string(),
             role: role.as_ref().map(ToString::to_string),
         };
@@ -176,18 +177,20 @@ impl Provisioner {
                     id,
                     subdomain: req.subdomain.clone(),
                     name: req.name.clone(),
-                    plan_id: plan.id.clone(),
-                    db_server_id: params.server_id.map(DbServerId::from),
+                    plan: plan.id.clone(),
+                    server: params.server_id.map(DbServerId::from),
                     db_name: name.to_string(),
                     db_user: params.role.clone(),
                     db_password: password.clone(),
                     storage_limit_mb: Some(plan.storage_limit_mb),
                 },
-                CREATE_KIND,
+                OperationKind::TenantCreate,
                 Step::Reserve.as_str(),
                 json!(params),
+                Some(&req.origin.actor),
             )
             .await?;
+        crate::operation_started(op.id);
         let mut timings = vec![(Step::Reserve, started.elapsed())];
         self.failpoint(Step::Reserve).await?;
         // Until this function returns: a slow step must not look abandoned to `reconcile`.
@@ -200,7 +203,8 @@ impl Provisioner {
                 &tenant,
                 &db,
                 password.as_ref(),
-                plan.max_connections
+                i32::try_from(plan.max_connections)
+                    .unwrap_or(i32::MAX)
                     .saturating_add(RESERVED_ROLE_CONNECTIONS),
                 op.id,
                 &mut timings,
@@ -228,7 +232,7 @@ impl Provisioner {
         self.registry
             .finish_operation(op.id, OperationState::Succeeded, None)
             .await?;
-        let tenant = self.registry.find_tenant(&id.to_string()).await?;
+        let tenant = self.registry.find_tenant(&id.into()).await?;
         Ok(Created { tenant, timings })
     }
 
@@ -236,15 +240,15 @@ impl Provisioner {
     async fn run_steps(
         &self,
         req: &CreateTenant,
-        tenant: &tenant::Model,
+        tenant: &Tenant,
         db: &TenantDatabase,
         password: Option<&secrecy::SecretString>,
         connection_limit: i32,
         op: Uuid,
         timings: &mut Vec<(Step, Duration)>,
     ) -> Result<(), ProvisionError> {
-        let backend = self.backend(tenant.db_server_id).await?;
-        let id = TenantId::from(tenant.id);
+        let backend = self.backend(tenant.server).await?;
+        let id = tenant.id;
 
         let t = Instant::now();
         // `ensure_role` also restores LOGIN on an existing role. It is only ever called here, for
@@ -303,18 +307,16 @@ impl Provisioner {
             .activate_tenant(
                 id,
                 report.current_version,
-                AuditEntry {
-                    actor: req.actor.clone(),
-                    action: CREATE_KIND,
-                    tenant_id: Some(id),
-                    ip: None,
-                    detail: json!({
+                req.origin.entry(
+                    OperationKind::TenantCreate.as_str(),
+                    Some(id),
+                    json!({
                         "subdomain": tenant.subdomain,
-                        "plan": tenant.plan_id,
+                        "plan": tenant.plan,
                         "db_name": tenant.db_name,
                         "operation": op,
                     }),
-                },
+                ),
             )
             .await?;
         self.step_done(op, Step::Activate, t, timings).await
@@ -359,12 +361,12 @@ impl Provisioner {
             && tenant.status != TenantStatus::Provisioning
         {
             return Err(ProvisionError::InvalidState {
-                subdomain: tenant.subdomain,
+                subdomain: tenant.subdomain.to_string(),
                 status: format!("{:?}", tenant.status).to_lowercase(),
                 action: "roll back its creation",
             });
         }
-        let backend = self.backend(params.server_id).await?;
+        let backend = self.backend(params.server_id.map(DbServerId::from)).await?;
         let db = params.database()?;
         backend.end_sessions(&db).await?;
         backend.drop_database(&db).await?;
@@ -379,7 +381,7 @@ impl Provisioner {
     async fn place(
         &self,
         requested: Option<&ServerName>,
-    ) -> Result<Option<db_server::Model>, ProvisionError> {
+    ) -> Result<Option<Server>, ProvisionError> {
         if let Some(name) = requested {
             let server = self.registry.server_by_name(name).await?;
             if server.state != ServerState::Active {
@@ -388,10 +390,7 @@ impl Provisioner {
                     reason: format!("it is {:?}", server.state).to_lowercase(),
                 });
             }
-            let used = self
-                .registry
-                .count_tenants_on_server(server.id.into())
-                .await?;
+            let used = self.registry.count_tenants_on_server(server.id).await?;
             if used >= u64::try_from(server.capacity).unwrap_or(0) {
                 return Err(ProvisionError::NoCapacity {
                     server: name.to_string(),
@@ -402,15 +401,12 @@ impl Provisioner {
         }
         let servers = self.registry.list_servers().await?;
         let registered = !servers.is_empty();
-        let mut best: Option<(f64, db_server::Model)> = None;
+        let mut best: Option<(f64, Server)> = None;
         for server in servers {
             if server.state != ServerState::Active {
                 continue;
             }
-            let used = self
-                .registry
-                .count_tenants_on_server(server.id.into())
-                .await? as f64;
+            let used = self.registry.count_tenants_on_server(server.id).await? as f64;
             let load = used / f64::from(server.capacity.max(1));
             if load < 1.0 && best.as_ref().is_none_or(|(l, _)| load < *l) {
                 best = Some((load, server));

@@ -4,7 +4,7 @@
 //! with nothing pending is checked without opening a single tenant connection. Each attempt's
 //! outcome (version reached, error) is written back to the registry, so a re-run resumes where
 //! the last one stopped. Each tenant's migration runs as its running operation
-//! ([`MIGRATE_KIND`]), so two processes never migrate one tenant at once, and a migration never
+//! ([`OperationKind::TenantMigrate`]), so two processes never migrate one tenant at once, and a migration never
 //! runs beside a suspend, reactivate or delete of the same tenant.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -12,16 +12,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use futures::StreamExt;
 use serde::Serialize;
 use serde_json::json;
-use tenantry_core::TenantId;
 use tenantry_migrate::Dialect;
-use tenantry_registry::entity::tenant;
-use tenantry_registry::{OperationState, RegistryError, TenantStatus};
+use tenantry_registry::{OperationKind, OperationState, RegistryError, Tenant, TenantStatus};
 
 use crate::heartbeat::{HEARTBEAT_INTERVAL, Heartbeat};
 use crate::{ProvisionError, Provisioner};
-
-/// The operation a tenant's migration runs as.
-pub const MIGRATE_KIND: &str = "tenant.migrate";
 
 #[derive(Debug, Clone, Copy)]
 pub struct FleetOptions {
@@ -76,8 +71,8 @@ impl FleetReport {
     }
 }
 
-fn dialect_of(tenant: &tenant::Model) -> Dialect {
-    if tenant.db_server_id.is_some() {
+fn dialect_of(tenant: &Tenant) -> Dialect {
+    if tenant.server.is_some() {
         Dialect::Postgres
     } else {
         Dialect::Sqlite
@@ -88,7 +83,7 @@ impl Provisioner {
     /// Migrates `tenants`; `progress` is called once per tenant as each finishes.
     pub async fn migrate_tenants(
         &self,
-        tenants: Vec<tenant::Model>,
+        tenants: Vec<Tenant>,
         options: FleetOptions,
         progress: &(dyn Fn(&TenantMigration) + Sync),
     ) -> Result<FleetReport, ProvisionError> {
@@ -124,7 +119,7 @@ impl Provisioner {
                     return result;
                 };
                 let result = TenantMigration {
-                    tenant: tenant.subdomain.clone(),
+                    tenant: tenant.subdomain.to_string(),
                     from: tenant.schema_version,
                     to: tenant.schema_version,
                     latest,
@@ -147,7 +142,7 @@ impl Provisioner {
     /// The latest tenant schema version for the tenant's database engine.
     pub(crate) fn latest_version_for(
         &self,
-        tenant: &tenant::Model,
+        tenant: &Tenant,
     ) -> Result<Option<i32>, ProvisionError> {
         Ok(self.migrations.latest_version(dialect_of(tenant))?)
     }
@@ -156,12 +151,12 @@ impl Provisioner {
     /// registry and reports it as the fleet does.
     pub(crate) async fn migrate_recorded(
         &self,
-        tenant: &tenant::Model,
+        tenant: &Tenant,
         latest: Option<i32>,
     ) -> TenantMigration {
         let (to, outcome) = self.migrate_one(tenant, latest).await;
         TenantMigration {
-            tenant: tenant.subdomain.clone(),
+            tenant: tenant.subdomain.to_string(),
             from: tenant.schema_version,
             to,
             latest,
@@ -173,14 +168,19 @@ impl Provisioner {
     /// error) in the registry.
     async fn migrate_one(
         &self,
-        tenant: &tenant::Model,
+        tenant: &Tenant,
         latest: Option<i32>,
     ) -> (Option<i32>, FleetOutcome) {
-        let id = TenantId::from(tenant.id);
         let from = json!({ "from": tenant.schema_version });
         let op = match self
             .registry
-            .start_operation(MIGRATE_KIND, Some(id), "migrate", from)
+            .start_operation(
+                OperationKind::TenantMigrate,
+                Some(tenant.id),
+                "migrate",
+                from,
+                None,
+            )
             .await
         {
             Ok(op) => op,
@@ -190,6 +190,7 @@ impl Provisioner {
                 return (tenant.schema_version, FleetOutcome::Failed(failed));
             }
         };
+        crate::operation_started(op.id);
         let heartbeat = Heartbeat::start(self.registry.clone(), op.id, HEARTBEAT_INTERVAL);
         let (version, outcome) = self.migrate_exclusively(tenant, latest).await;
         drop(heartbeat);
@@ -208,10 +209,10 @@ impl Provisioner {
     /// listed), then its database migrated.
     async fn migrate_exclusively(
         &self,
-        listed: &tenant::Model,
+        listed: &Tenant,
         latest: Option<i32>,
     ) -> (Option<i32>, FleetOutcome) {
-        let id = TenantId::from(listed.id);
+        let id = listed.id;
         let tenant = match self.registry.tenant(id).await {
             Ok(Some(t)) if t.schema_version == latest => {
                 return (t.schema_version, FleetOutcome::UpToDate);

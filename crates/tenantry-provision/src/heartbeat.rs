@@ -57,7 +57,13 @@ mod tests {
             .unwrap();
         registry.migrate().await.unwrap();
         let op = registry
-            .start_operation("test.slow", None, "working", json!({}))
+            .start_operation(
+                tenantry_registry::OperationKind::FleetMigrate,
+                None,
+                "working",
+                json!({}),
+                None,
+            )
             .await
             .unwrap();
         let updated_at = |registry: Registry| async move {

@@ -10,6 +10,7 @@ mod error;
 pub mod fleet;
 mod heartbeat;
 mod lifecycle;
+mod observe;
 mod provisioner;
 pub mod reconcile;
 
@@ -17,6 +18,7 @@ pub use create::{CreateTenant, Created, RESERVED_ROLE_CONNECTIONS, Step};
 pub use error::ProvisionError;
 pub use heartbeat::HEARTBEAT_INTERVAL;
 pub use lifecycle::Reactivated;
+pub use observe::{operation_started, reporting_operation};
 pub use provisioner::Provisioner;
 
 pub(crate) use tenantry_core::error_chain;

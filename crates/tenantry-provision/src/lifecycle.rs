@@ -2,25 +2,20 @@
 //! follows it, and `reconcile` re-applies it after a crash.
 
 use serde_json::json;
-use tenantry_core::TenantId;
-use tenantry_registry::entity::tenant;
-use tenantry_registry::{AuditEntry, OperationState, TenantStatus};
+use tenantry_core::TenantRef;
+use tenantry_registry::{OperationKind, OperationState, Origin, Tenant, TenantStatus};
 
 use crate::backend::{DatabaseBackend, Login, TenantDatabase};
 use crate::fleet::{FleetOutcome, TenantMigration};
 use crate::heartbeat::{HEARTBEAT_INTERVAL, Heartbeat};
 use crate::{ProvisionError, Provisioner};
 
-pub const SUSPEND_KIND: &str = "tenant.suspend";
-pub const REACTIVATE_KIND: &str = "tenant.reactivate";
-pub const DELETE_KIND: &str = "tenant.delete";
-
 /// A reactivated tenant, and the schema catch-up it needed.
 #[derive(Debug, Clone)]
 pub struct Reactivated {
     /// The tenant as it is now: active, with `schema_version` and `migration_error` as the
     /// catch-up left them.
-    pub tenant: tenant::Model,
+    pub tenant: Tenant,
     /// Fleet migration skips suspended tenants (their role cannot log in), so a tenant may come
     /// back behind the latest schema; it is migrated at once. `None` when it was up to date.
     pub migration: Option<TenantMigration>,
@@ -40,28 +35,29 @@ impl Provisioner {
     /// and its open sessions end. Suspending a suspended tenant updates the reason.
     pub async fn suspend(
         &self,
-        reference: &str,
+        reference: &TenantRef,
         reason: &str,
-        actor: &str,
-    ) -> Result<tenant::Model, ProvisionError> {
+        origin: &Origin,
+    ) -> Result<Tenant, ProvisionError> {
         let tenant = self.registry.find_tenant(reference).await?;
         let allowed = [TenantStatus::Active, TenantStatus::Suspended];
-        let id = TenantId::from(tenant.id);
-        self.exclusively(SUSPEND_KIND, &tenant, &allowed, "suspend", async |tenant| {
+        let id = tenant.id;
+        let kind = OperationKind::TenantSuspend;
+        self.exclusively(kind, &tenant, &allowed, origin, async |tenant| {
             self.registry
                 .set_tenant_status(id, TenantStatus::Suspended, Some(reason.to_owned()))
                 .await?;
             self.apply_login(tenant, Login::Refused).await?;
             self.audit(
-                actor,
-                "tenant.suspend",
-                id,
+                origin,
+                kind,
+                tenant,
                 json!({ "subdomain": tenant.subdomain, "reason": reason }),
             )
             .await
         })
         .await?;
-        Ok(self.registry.find_tenant(&id.to_string()).await?)
+        Ok(self.registry.find_tenant(&id.into()).await?)
     }
 
     /// Lifts a suspension: the role may log in again, status `active`. A tenant behind the
@@ -70,34 +66,29 @@ impl Provisioner {
     /// Reactivating an active tenant retries a catch-up that failed before.
     pub async fn reactivate(
         &self,
-        reference: &str,
-        actor: &str,
+        reference: &TenantRef,
+        origin: &Origin,
     ) -> Result<Reactivated, ProvisionError> {
         let tenant = self.registry.find_tenant(reference).await?;
         let allowed = [TenantStatus::Suspended, TenantStatus::Active];
         let latest = self.latest_version_for(&tenant)?;
-        let id = TenantId::from(tenant.id);
-        self.exclusively(
-            REACTIVATE_KIND,
-            &tenant,
-            &allowed,
-            "reactivate",
-            async |tenant| {
-                self.apply_login(tenant, Login::Allowed).await?;
-                self.registry
-                    .set_tenant_status(id, TenantStatus::Active, None)
-                    .await?;
-                self.audit(
-                    actor,
-                    "tenant.reactivate",
-                    id,
-                    json!({ "subdomain": tenant.subdomain }),
-                )
-                .await
-            },
-        )
+        let id = tenant.id;
+        let kind = OperationKind::TenantReactivate;
+        self.exclusively(kind, &tenant, &allowed, origin, async |tenant| {
+            self.apply_login(tenant, Login::Allowed).await?;
+            self.registry
+                .set_tenant_status(id, TenantStatus::Active, None)
+                .await?;
+            self.audit(
+                origin,
+                kind,
+                tenant,
+                json!({ "subdomain": tenant.subdomain }),
+            )
+            .await
+        })
         .await?;
-        let tenant = self.registry.find_tenant(&id.to_string()).await?;
+        let tenant = self.registry.find_tenant(&id.into()).await?;
         if tenant.schema_version >= latest {
             return Ok(Reactivated {
                 tenant,
@@ -109,7 +100,7 @@ impl Provisioner {
             tracing::info!(tenant = %tenant.subdomain, from = ?migration.from, to = ?migration.to, "reactivated tenant caught up with the schema");
         }
         Ok(Reactivated {
-            tenant: self.registry.find_tenant(&id.to_string()).await?,
+            tenant: self.registry.find_tenant(&id.into()).await?,
             migration: Some(migration),
         })
     }
@@ -118,15 +109,15 @@ impl Provisioner {
     /// which the subdomain may be reused. `confirm` must equal the tenant's subdomain.
     pub async fn delete(
         &self,
-        reference: &str,
+        reference: &TenantRef,
         confirm: &str,
-        actor: &str,
-    ) -> Result<tenant::Model, ProvisionError> {
+        origin: &Origin,
+    ) -> Result<Tenant, ProvisionError> {
         let tenant = self.registry.find_tenant(reference).await?;
-        if confirm != tenant.subdomain {
+        if confirm != tenant.subdomain.as_str() {
             return Err(ProvisionError::Confirmation {
                 given: confirm.to_owned(),
-                expected: tenant.subdomain,
+                expected: tenant.subdomain.to_string(),
             });
         }
         let allowed = [
@@ -134,13 +125,14 @@ impl Provisioner {
             TenantStatus::Suspended,
             TenantStatus::Failed,
         ];
-        let id = TenantId::from(tenant.id);
-        self.exclusively(DELETE_KIND, &tenant, &allowed, "delete", async |tenant| {
+        let id = tenant.id;
+        let kind = OperationKind::TenantDelete;
+        self.exclusively(kind, &tenant, &allowed, origin, async |tenant| {
             self.finish_delete(tenant).await?;
             self.audit(
-                actor,
-                "tenant.delete",
-                id,
+                origin,
+                kind,
+                tenant,
                 json!({ "subdomain": tenant.subdomain, "db_name": tenant.db_name }),
             )
             .await
@@ -149,7 +141,8 @@ impl Provisioner {
         Ok(self.registry.tenant(id).await?.unwrap_or(tenant))
     }
 
-    /// Runs `body` as *the* running operation on `tenant` (`kind`, recorded in `operations`):
+    /// Runs `body` as *the* running operation on `tenant` (`kind`, recorded in `operations` with
+    /// its `actor`; its step is the action's verb):
     /// while another one runs on it — here or in another process — this one is refused with
     /// `Busy` (the partial unique index on running operations decides). Under the operation the
     /// tenant is read again and its status checked against `allowed`, so an operation that
@@ -158,21 +151,23 @@ impl Provisioner {
     /// for `reconcile`.
     async fn exclusively(
         &self,
-        kind: &'static str,
-        tenant: &tenant::Model,
+        kind: OperationKind,
+        tenant: &Tenant,
         allowed: &[TenantStatus],
-        action: &'static str,
-        body: impl AsyncFnOnce(&tenant::Model) -> Result<(), ProvisionError>,
+        origin: &Origin,
+        body: impl AsyncFnOnce(&Tenant) -> Result<(), ProvisionError>,
     ) -> Result<(), ProvisionError> {
+        let action = verb(kind);
         require(tenant, allowed, action)?;
-        let id = TenantId::from(tenant.id);
+        let id = tenant.id;
         let op = self
             .registry
-            .start_operation(kind, Some(id), action, json!({}))
+            .start_operation(kind, Some(id), action, json!({}), Some(&origin.actor))
             .await?;
+        crate::operation_started(op.id);
         let heartbeat = Heartbeat::start(self.registry.clone(), op.id, HEARTBEAT_INTERVAL);
         let result = async {
-            let current = self.registry.find_tenant(&id.to_string()).await?;
+            let current = self.registry.find_tenant(&id.into()).await?;
             require(&current, allowed, action)?;
             body(&current).await
         }
@@ -187,8 +182,8 @@ impl Provisioner {
     }
 
     /// The idempotent body of a deletion, shared with `reconcile`.
-    pub(crate) async fn finish_delete(&self, tenant: &tenant::Model) -> Result<(), ProvisionError> {
-        let backend = self.backend(tenant.db_server_id).await?;
+    pub(crate) async fn finish_delete(&self, tenant: &Tenant) -> Result<(), ProvisionError> {
+        let backend = self.backend(tenant.server).await?;
         let db = Self::tenant_database(tenant)?;
         if let Err(e) = backend.set_login(&db, Login::Refused).await {
             // No role left to refuse: an earlier attempt (crashed, or running concurrently) got
@@ -200,17 +195,17 @@ impl Provisioner {
         backend.drop_database(&db).await?;
         backend.drop_role(&db).await?;
         self.registry
-            .set_tenant_status(tenant.id.into(), TenantStatus::Deleted, None)
+            .set_tenant_status(tenant.id, TenantStatus::Deleted, None)
             .await?;
         Ok(())
     }
 
     pub(crate) async fn apply_login(
         &self,
-        tenant: &tenant::Model,
+        tenant: &Tenant,
         login: Login,
     ) -> Result<(), ProvisionError> {
-        let backend = self.backend(tenant.db_server_id).await?;
+        let backend = self.backend(tenant.server).await?;
         backend
             .set_login(&Self::tenant_database(tenant)?, login)
             .await?;
@@ -219,19 +214,13 @@ impl Provisioner {
 
     async fn audit(
         &self,
-        actor: &str,
-        action: &'static str,
-        id: TenantId,
+        origin: &Origin,
+        kind: OperationKind,
+        tenant: &Tenant,
         detail: serde_json::Value,
     ) -> Result<(), ProvisionError> {
         self.registry
-            .audit(AuditEntry {
-                actor: actor.to_owned(),
-                action,
-                tenant_id: Some(id),
-                ip: None,
-                detail,
-            })
+            .audit(origin.entry(kind.as_str(), Some(tenant.id), detail))
             .await?;
         Ok(())
     }
@@ -251,8 +240,18 @@ async fn role_exists(
         .any(|name| name == role.as_str()))
 }
 
+/// The verb an operation's kind is refused and recorded (as its step) with.
+fn verb(kind: OperationKind) -> &'static str {
+    match kind {
+        OperationKind::TenantSuspend => "suspend",
+        OperationKind::TenantReactivate => "reactivate",
+        OperationKind::TenantDelete => "delete",
+        other => other.as_str(),
+    }
+}
+
 fn require(
-    tenant: &tenant::Model,
+    tenant: &Tenant,
     allowed: &[TenantStatus],
     action: &'static str,
 ) -> Result<(), ProvisionError> {
@@ -260,7 +259,7 @@ fn require(
         Ok(())
     } else {
         Err(ProvisionError::InvalidState {
-            subdomain: tenant.subdomain.clone(),
+            subdomain: tenant.subdomain.to_string(),
             status: format!("{:?}", tenant.status).to_lowercase(),
             action,
         })

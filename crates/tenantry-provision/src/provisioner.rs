@@ -10,9 +10,7 @@ use secrecy::ExposeSecret;
 use sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use tenantry_core::DbServerId;
 use tenantry_migrate::MigrationSource;
-use tenantry_registry::entity::tenant;
-use tenantry_registry::{Registry, RegistryError};
-use uuid::Uuid;
+use tenantry_registry::{Registry, RegistryError, Tenant};
 
 use crate::backend::postgres::PostgresBackend;
 use crate::backend::sqlite::SqliteBackend;
@@ -25,7 +23,7 @@ pub struct Provisioner {
     pub(crate) registry: Registry,
     data_dir: std::path::PathBuf,
     sqlite: Arc<SqliteBackend>,
-    servers: Mutex<HashMap<Uuid, Arc<PostgresBackend>>>,
+    servers: Mutex<HashMap<DbServerId, Arc<PostgresBackend>>>,
     pub(crate) migrations: &'static MigrationSource,
     pub(crate) reserved_subdomains: Vec<String>,
     pub(crate) failpoint: Option<Step>,
@@ -78,7 +76,7 @@ impl Provisioner {
     /// The backend holding databases of `server` (`None` = the local SQLite directory).
     pub(crate) async fn backend(
         &self,
-        server: Option<Uuid>,
+        server: Option<DbServerId>,
     ) -> Result<Arc<dyn DatabaseBackend>, ProvisionError> {
         let Some(id) = server else {
             return Ok(self.sqlite.clone());
@@ -86,9 +84,9 @@ impl Provisioner {
         if let Some(backend) = self.servers.lock().expect("server map lock").get(&id) {
             return Ok(backend.clone());
         }
-        let model = self.registry.server(DbServerId::from(id)).await?;
-        let url = self.registry.server_connect_url(&model)?;
-        let backend = Arc::new(PostgresBackend::new(&model.name, &url)?);
+        let server = self.registry.server(id).await?;
+        let url = self.registry.server_connect_url(&server)?;
+        let backend = Arc::new(PostgresBackend::new(server.name.as_str(), &url)?);
         self.servers
             .lock()
             .expect("server map lock")
@@ -97,9 +95,7 @@ impl Provisioner {
     }
 
     /// The tenant's database and role names, re-validated from the registry row.
-    pub(crate) fn tenant_database(
-        tenant: &tenant::Model,
-    ) -> Result<TenantDatabase, ProvisionError> {
+    pub(crate) fn tenant_database(tenant: &Tenant) -> Result<TenantDatabase, ProvisionError> {
         let invalid = |e: crate::backend::IdentError| {
             ProvisionError::Registry(RegistryError::Invalid {
                 what: format!("database name of tenant {}: {e}", tenant.subdomain),
@@ -120,9 +116,9 @@ impl Provisioner {
     /// manager, which opens it once per cache entry. Never log it.
     pub async fn tenant_url(
         &self,
-        tenant: &tenant::Model,
+        tenant: &Tenant,
     ) -> Result<secrecy::SecretString, ProvisionError> {
-        let backend = self.backend(tenant.db_server_id).await?;
+        let backend = self.backend(tenant.server).await?;
         let db = Self::tenant_database(tenant)?;
         let password = self.registry.tenant_db_password(tenant)?;
         Ok(backend.tenant_url(&db, password.as_ref()))
@@ -133,7 +129,7 @@ impl Provisioner {
     /// Every commit on it is durable.
     pub async fn connect_tenant(
         &self,
-        tenant: &tenant::Model,
+        tenant: &Tenant,
     ) -> Result<DatabaseConnection, ProvisionError> {
         self.open_tenant(tenant, SqliteSynchronous::Full).await
     }
@@ -143,7 +139,7 @@ impl Provisioner {
     /// [`Self::close_new_tenant`], instead of one WAL flush each. PostgreSQL: no difference.
     pub(crate) async fn connect_new_tenant(
         &self,
-        tenant: &tenant::Model,
+        tenant: &Tenant,
     ) -> Result<DatabaseConnection, ProvisionError> {
         self.open_tenant(tenant, SqliteSynchronous::Normal).await
     }
@@ -153,7 +149,7 @@ impl Provisioner {
     /// then closes it.
     pub(crate) async fn close_new_tenant(
         &self,
-        tenant: &tenant::Model,
+        tenant: &Tenant,
         conn: DatabaseConnection,
     ) -> Result<(), ProvisionError> {
         let failed = |message: String| ProvisionError::TenantConnect {
@@ -191,7 +187,7 @@ impl Provisioner {
 
     async fn open_tenant(
         &self,
-        tenant: &tenant::Model,
+        tenant: &Tenant,
         synchronous: SqliteSynchronous,
     ) -> Result<DatabaseConnection, ProvisionError> {
         let url = self.tenant_url(tenant).await?;

@@ -10,14 +10,12 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use serde::Serialize;
-use tenantry_registry::entity::{operation, tenant};
-use tenantry_registry::{OperationState, TenantStatus};
+use tenantry_core::DbServerId;
+use tenantry_registry::{Operation, OperationKind, OperationState, Tenant, TenantStatus};
 use uuid::Uuid;
 
 use crate::backend::Login;
-use crate::create::{CREATE_KIND, CreateParams};
-use crate::fleet::MIGRATE_KIND;
-use crate::lifecycle::{DELETE_KIND, REACTIVATE_KIND, SUSPEND_KIND};
+use crate::create::CreateParams;
 use crate::{ProvisionError, Provisioner};
 
 #[derive(Debug, Default, Serialize)]
@@ -30,7 +28,7 @@ pub struct ReconcileReport {
 #[derive(Debug, Serialize)]
 pub struct Resolution {
     pub operation: Uuid,
-    pub kind: String,
+    pub kind: OperationKind,
     pub subdomain: Option<String>,
     pub outcome: Outcome,
 }
@@ -107,7 +105,7 @@ impl Provisioner {
             tracing::info!(operation = %op.id, kind = %op.kind, ?outcome, "reconciled interrupted operation");
             report.operations.push(Resolution {
                 operation: op.id,
-                kind: op.kind.clone(),
+                kind: op.kind,
                 subdomain,
                 outcome,
             });
@@ -116,13 +114,13 @@ impl Provisioner {
         Ok(report)
     }
 
-    async fn resolve(&self, op: &operation::Model) -> Result<Outcome, ProvisionError> {
-        let tenant = match op.tenant_id {
-            Some(id) => self.registry.tenant(id.into()).await?,
+    async fn resolve(&self, op: &Operation) -> Result<Outcome, ProvisionError> {
+        let tenant = match op.tenant {
+            Some(id) => self.registry.tenant(id).await?,
             None => None,
         };
-        let outcome = match op.kind.as_str() {
-            CREATE_KIND => {
+        let outcome = match op.kind {
+            OperationKind::TenantCreate => {
                 if tenant
                     .as_ref()
                     .is_some_and(|t| t.status != TenantStatus::Provisioning)
@@ -141,7 +139,7 @@ impl Provisioner {
                     Outcome::RolledBack
                 }
             }
-            DELETE_KIND => {
+            OperationKind::TenantDelete => {
                 if let Some(tenant) = tenant
                     .as_ref()
                     .filter(|t| t.status != TenantStatus::Deleted)
@@ -150,7 +148,7 @@ impl Provisioner {
                 }
                 Outcome::Completed
             }
-            SUSPEND_KIND | REACTIVATE_KIND => {
+            OperationKind::TenantSuspend | OperationKind::TenantReactivate => {
                 // The status is the truth: make the role's login agree with it.
                 if let Some(tenant) = tenant.as_ref() {
                     let login = match tenant.status {
@@ -167,8 +165,8 @@ impl Provisioner {
             // Each migration runs in its own transaction: the interrupted one rolled back with
             // its session. The registry's version is refreshed by the next migrate; until then
             // the schema drift check reports any difference.
-            MIGRATE_KIND => Outcome::RolledBack,
-            other => Outcome::Failed(format!("unknown operation kind {other:?}")),
+            OperationKind::TenantMigrate => Outcome::RolledBack,
+            other => Outcome::Failed(format!("reconcile cannot resolve a {other} operation")),
         };
         let state = match &outcome {
             Outcome::RolledBack => OperationState::RolledBack,
@@ -185,15 +183,12 @@ impl Provisioner {
     async fn drift(&self, scope: DriftScope) -> Result<Vec<Drift>, ProvisionError> {
         let tenants = self.registry.list_tenants(None).await?;
         let mut drift = Vec::new();
-        let mut places: Vec<(Option<Uuid>, String)> = vec![(None, "sqlite".into())];
+        let mut places: Vec<(Option<DbServerId>, String)> = vec![(None, "sqlite".into())];
         for server in self.registry.list_servers().await? {
-            places.push((Some(server.id), server.name));
+            places.push((Some(server.id), server.name.to_string()));
         }
         for (server_id, server_name) in places {
-            let here: Vec<&tenant::Model> = tenants
-                .iter()
-                .filter(|t| t.db_server_id == server_id)
-                .collect();
+            let here: Vec<&Tenant> = tenants.iter().filter(|t| t.server == server_id).collect();
             if let Err(e) = self
                 .drift_on(server_id, &server_name, &here, scope, &mut drift)
                 .await
@@ -209,9 +204,9 @@ impl Provisioner {
 
     async fn drift_on(
         &self,
-        server_id: Option<Uuid>,
+        server_id: Option<DbServerId>,
         server: &str,
-        tenants: &[&tenant::Model],
+        tenants: &[&Tenant],
         scope: DriftScope,
         drift: &mut Vec<Drift>,
     ) -> Result<(), ProvisionError> {
@@ -250,7 +245,7 @@ impl Provisioner {
             }
             if !databases.contains(&tenant.db_name) {
                 drift.push(Drift::MissingDatabase {
-                    tenant: tenant.subdomain.clone(),
+                    tenant: tenant.subdomain.to_string(),
                     database: tenant.db_name.clone(),
                 });
                 continue;
@@ -270,7 +265,7 @@ impl Provisioner {
                 Ok(versions) => versions.last().copied(),
                 Err(e) => {
                     drift.push(Drift::TenantUnreachable {
-                        tenant: tenant.subdomain.clone(),
+                        tenant: tenant.subdomain.to_string(),
                         error: e.to_string(),
                     });
                     continue;
@@ -278,7 +273,7 @@ impl Provisioner {
             };
             if actual != tenant.schema_version {
                 drift.push(Drift::SchemaVersion {
-                    tenant: tenant.subdomain.clone(),
+                    tenant: tenant.subdomain.to_string(),
                     registry: tenant.schema_version,
                     database: actual,
                 });

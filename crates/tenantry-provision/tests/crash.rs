@@ -5,11 +5,12 @@
 mod common;
 
 use std::time::Duration;
+use tenantry_core::Subdomain;
 
 use common::{Env, drift_about};
 use tenantry_provision::reconcile::{Drift, DriftScope, Outcome};
 use tenantry_provision::{ProvisionError, Step};
-use tenantry_registry::{OperationState, RegistryError, TenantStatus};
+use tenantry_registry::{Actor, OperationState, RegistryError, TenantStatus};
 use tenantry_test_utils::Dialect;
 
 #[tokio::test]
@@ -81,9 +82,19 @@ async fn reconcile_repairs_a_crash_after_every_step() {
                 // Crashed after activation: the tenant is complete, the operation is closed.
                 assert_eq!(report.operations[0].outcome, Outcome::Completed);
                 assert_eq!(op.state, OperationState::Succeeded);
-                let t = env.registry.find_tenant(&subdomain).await.unwrap();
+                let t = env
+                    .registry
+                    .find_tenant(&subdomain.as_str().into())
+                    .await
+                    .unwrap();
                 assert_eq!(t.status, TenantStatus::Active);
-                p.delete(&subdomain, &subdomain, "test").await.unwrap();
+                p.delete(
+                    &subdomain.as_str().into(),
+                    &subdomain,
+                    &Actor::System.into(),
+                )
+                .await
+                .unwrap();
             } else {
                 assert_eq!(
                     report.operations[0].outcome,
@@ -93,7 +104,7 @@ async fn reconcile_repairs_a_crash_after_every_step() {
                 assert_eq!(op.state, OperationState::RolledBack);
                 assert!(
                     env.registry
-                        .live_tenant_by_subdomain(&subdomain)
+                        .live_tenant_by_subdomain(&Subdomain::parse(&subdomain, &[]).unwrap())
                         .await
                         .unwrap()
                         .is_none(),
@@ -106,7 +117,13 @@ async fn reconcile_repairs_a_crash_after_every_step() {
                 );
                 let again = env.create(&p, &subdomain).await;
                 assert_eq!(again.status, TenantStatus::Active);
-                p.delete(&subdomain, &subdomain, "test").await.unwrap();
+                p.delete(
+                    &subdomain.as_str().into(),
+                    &subdomain,
+                    &Actor::System.into(),
+                )
+                .await
+                .unwrap();
             }
             let again = p
                 .reconcile(Duration::ZERO, DriftScope::Schema)
@@ -141,7 +158,7 @@ async fn reconcile_leaves_operations_that_are_still_moving_alone() {
     );
     assert!(
         env.registry
-            .live_tenant_by_subdomain("inflight")
+            .live_tenant_by_subdomain(&Subdomain::parse("inflight", &[]).unwrap())
             .await
             .unwrap()
             .is_some()
@@ -162,18 +179,15 @@ async fn reconcile_never_undoes_a_creation_that_completed() {
         let p = env.provisioner();
         assert!(
             matches!(
-                p.suspend("done", "unpaid", "test").await,
+                p.suspend(&"done".into(), "unpaid", &Actor::System.into())
+                    .await,
                 Err(ProvisionError::Registry(RegistryError::Busy { .. }))
             ),
             "{backend:?}: the creation is still open"
         );
-        let done = env.registry.find_tenant("done").await.unwrap();
+        let done = env.registry.find_tenant(&"done".into()).await.unwrap();
         env.registry
-            .set_tenant_status(
-                done.id.into(),
-                TenantStatus::Suspended,
-                Some("unpaid".into()),
-            )
+            .set_tenant_status(done.id, TenantStatus::Suspended, Some("unpaid".into()))
             .await
             .unwrap();
         if let Some(role) = &done.db_user {
@@ -184,7 +198,7 @@ async fn reconcile_never_undoes_a_creation_that_completed() {
                 .await
                 .unwrap();
         }
-        let suspended = env.registry.find_tenant("done").await.unwrap();
+        let suspended = env.registry.find_tenant(&"done".into()).await.unwrap();
 
         let report = p
             .reconcile(Duration::ZERO, DriftScope::Schema)
@@ -196,7 +210,7 @@ async fn reconcile_never_undoes_a_creation_that_completed() {
             Outcome::Completed,
             "{backend:?}"
         );
-        let t = env.registry.find_tenant("done").await.unwrap();
+        let t = env.registry.find_tenant(&"done".into()).await.unwrap();
         assert_eq!(
             (t.status, t.status_reason.as_deref()),
             (TenantStatus::Suspended, Some("unpaid")),
@@ -215,6 +229,8 @@ async fn reconcile_never_undoes_a_creation_that_completed() {
                 "the suspended role logs in again"
             );
         }
-        p.delete("done", "done", "test").await.unwrap();
+        p.delete(&"done".into(), "done", &Actor::System.into())
+            .await
+            .unwrap();
     }
 }

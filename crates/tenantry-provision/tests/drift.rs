@@ -5,6 +5,7 @@
 mod common;
 
 use std::time::Duration;
+use tenantry_registry::Actor;
 
 use common::{Env, drift_about};
 use sea_orm::ConnectionTrait;
@@ -38,7 +39,7 @@ async fn drift_on_a_shared_server_is_reported_for_what_this_test_made() {
         .await
         .unwrap();
     env.registry
-        .record_schema_version(stale.id.into(), Some(7), None)
+        .record_schema_version(stale.id, Some(7), None)
         .await
         .unwrap();
 
@@ -102,6 +103,6 @@ async fn drift_on_a_shared_server_is_reported_for_what_this_test_made() {
         .collect();
     assert_eq!(found, without_schema);
     for t in ["fine", "lost", "stale"] {
-        p.delete(t, t, "test").await.unwrap();
+        p.delete(&t.into(), t, &Actor::System.into()).await.unwrap();
     }
 }

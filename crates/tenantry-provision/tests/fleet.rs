@@ -8,7 +8,7 @@ use common::{Env, TENANT_V2, TENANT_V3, latest};
 use sea_orm::ConnectionTrait;
 use tenantry_app::MIGRATIONS;
 use tenantry_provision::fleet::{FleetOptions, FleetOutcome};
-use tenantry_registry::TenantStatus;
+use tenantry_registry::{Actor, OperationKind, TenantStatus};
 use tenantry_test_utils::Dialect;
 
 const ALL: FleetOptions = FleetOptions {
@@ -76,7 +76,7 @@ async fn fleet_of_200_skips_by_registry_migrates_and_isolates_a_broken_tenant() 
 
     // One tenant broken before the new release: its migration alters `ledgers`, which it no
     // longer has.
-    let broken = env.registry.find_tenant("fleet-007").await.unwrap();
+    let broken = env.registry.find_tenant(&"fleet-007".into()).await.unwrap();
     let conn = p.connect_tenant(&broken).await.unwrap();
     conn.execute_unprepared("DROP TABLE voucher_lines; DROP TABLE ledgers;")
         .await
@@ -119,7 +119,7 @@ async fn fleet_of_200_skips_by_registry_migrates_and_isolates_a_broken_tenant() 
         ("fleet-007", latest(&MIGRATIONS))
     );
 
-    let recorded = env.registry.find_tenant("fleet-007").await.unwrap();
+    let recorded = env.registry.find_tenant(&"fleet-007".into()).await.unwrap();
     assert_eq!(recorded.schema_version, latest(&MIGRATIONS));
     assert!(
         recorded
@@ -128,7 +128,7 @@ async fn fleet_of_200_skips_by_registry_migrates_and_isolates_a_broken_tenant() 
             .is_some_and(|e| e.contains("ledgers")),
         "{recorded:?}"
     );
-    let healthy = env.registry.find_tenant("fleet-008").await.unwrap();
+    let healthy = env.registry.find_tenant(&"fleet-008".into()).await.unwrap();
     assert_eq!(
         (healthy.schema_version, healthy.migration_error),
         (latest(&TENANT_V2), None)
@@ -151,7 +151,7 @@ async fn without_continue_on_error_the_fleet_stops_after_the_first_failure() {
     for name in ["aaa", "bbb", "ccc", "ddd"] {
         env.create(&p, name).await;
     }
-    let broken = env.registry.find_tenant("aaa").await.unwrap();
+    let broken = env.registry.find_tenant(&"aaa".into()).await.unwrap();
     let conn = p.connect_tenant(&broken).await.unwrap();
     conn.execute_unprepared("DROP TABLE voucher_lines; DROP TABLE ledgers;")
         .await
@@ -181,7 +181,9 @@ async fn postgres_tenants_migrate_as_their_own_role_and_suspended_ones_wait() {
     for name in ["pga", "pgb", "pgc"] {
         env.create(&p, name).await;
     }
-    p.suspend("pgc", "testing", "test").await.unwrap();
+    p.suspend(&"pgc".into(), "testing", &Actor::System.into())
+        .await
+        .unwrap();
     let v2 = env.provisioner().with_migrations(&TENANT_V2);
     let report = v2
         .migrate_tenants(env.registry.list_tenants(None).await.unwrap(), ALL, &noop)
@@ -194,7 +196,9 @@ async fn postgres_tenants_migrate_as_their_own_role_and_suspended_ones_wait() {
     );
     assert_eq!(report.count(|o| matches!(o, FleetOutcome::Skipped(_))), 1);
     for name in ["pga", "pgb", "pgc"] {
-        v2.delete(name, name, "test").await.unwrap();
+        v2.delete(&name.into(), name, &Actor::System.into())
+            .await
+            .unwrap();
     }
 }
 
@@ -208,14 +212,16 @@ async fn reactivation_catches_up_the_schema_fleet_migration_skipped() {
         env.create(&p, name).await;
     }
     // `broken` loses the table the new release alters, as in the fleet test above.
-    let broken = env.registry.find_tenant("broken").await.unwrap();
+    let broken = env.registry.find_tenant(&"broken".into()).await.unwrap();
     let conn = p.connect_tenant(&broken).await.unwrap();
     conn.execute_unprepared("DROP TABLE voucher_lines; DROP TABLE ledgers;")
         .await
         .unwrap();
     conn.close().await.unwrap();
     for name in ["behind", "broken"] {
-        p.suspend(name, "unpaid", "test").await.unwrap();
+        p.suspend(&name.into(), "unpaid", &Actor::System.into())
+            .await
+            .unwrap();
     }
 
     // A release adds a migration; the fleet run cannot reach the suspended tenants.
@@ -230,7 +236,10 @@ async fn reactivation_catches_up_the_schema_fleet_migration_skipped() {
         "{fleet:?}"
     );
 
-    let back = v2.reactivate("behind", "test").await.unwrap();
+    let back = v2
+        .reactivate(&"behind".into(), &Actor::System.into())
+        .await
+        .unwrap();
     assert_eq!(back.tenant.status, TenantStatus::Active);
     let m = back.migration.as_ref().expect("a catch-up was needed");
     assert_eq!(
@@ -255,14 +264,17 @@ async fn reactivation_catches_up_the_schema_fleet_migration_skipped() {
         .expect("the new release's column exists");
     conn.close().await.unwrap();
 
-    let back = v2.reactivate("broken", "test").await.unwrap();
+    let back = v2
+        .reactivate(&"broken".into(), &Actor::System.into())
+        .await
+        .unwrap();
     assert!(back.migration_failed(), "{back:?}");
     assert_eq!(
         back.tenant.status,
         TenantStatus::Active,
         "reactivation stands"
     );
-    let recorded = env.registry.find_tenant("broken").await.unwrap();
+    let recorded = env.registry.find_tenant(&"broken".into()).await.unwrap();
     assert_eq!(recorded.status, TenantStatus::Active);
     assert_eq!(recorded.schema_version, latest(&MIGRATIONS));
     assert!(
@@ -281,10 +293,15 @@ async fn reactivation_catches_up_the_schema_fleet_migration_skipped() {
         .unwrap();
 
     // Up to date: reactivating again migrates nothing.
-    let again = v2.reactivate("behind", "test").await.unwrap();
+    let again = v2
+        .reactivate(&"behind".into(), &Actor::System.into())
+        .await
+        .unwrap();
     assert!(again.migration.is_none(), "{again:?}");
     for name in ["behind", "broken"] {
-        v2.delete(name, name, "test").await.unwrap();
+        v2.delete(&name.into(), name, &Actor::System.into())
+            .await
+            .unwrap();
     }
 }
 
@@ -301,14 +318,15 @@ async fn migrations_of_one_tenant_never_overlap() {
     let v2 = env.provisioner().with_migrations(&TENANT_V2);
 
     // Another operation (a suspend in another process, say) holds one tenant.
-    let held = env.registry.find_tenant("one-00").await.unwrap();
+    let held = env.registry.find_tenant(&"one-00".into()).await.unwrap();
     let hold = env
         .registry
         .start_operation(
-            "test.hold",
-            Some(held.id.into()),
+            OperationKind::TenantSuspend,
+            Some(held.id),
             "holding",
             serde_json::json!({}),
+            None,
         )
         .await
         .unwrap();
@@ -318,7 +336,7 @@ async fn migrations_of_one_tenant_never_overlap() {
         .unwrap();
     assert_eq!(first.count(|o| *o == FleetOutcome::Busy), 1, "{first:?}");
     assert_eq!(first.count(|o| *o == FleetOutcome::Migrated), 11);
-    let left = env.registry.find_tenant("one-00").await.unwrap();
+    let left = env.registry.find_tenant(&"one-00".into()).await.unwrap();
     assert_eq!(
         (left.schema_version, left.migration_error),
         (latest(&MIGRATIONS), None)
@@ -381,19 +399,19 @@ async fn migrations_of_one_tenant_never_overlap() {
 /// back (each migration is its own transaction), and the tenant can be migrated again.
 #[tokio::test]
 async fn reconcile_closes_an_interrupted_migration() {
-    use tenantry_provision::fleet::MIGRATE_KIND;
     use tenantry_provision::reconcile::{DriftScope, Outcome};
 
     let env = Env::new(Dialect::Sqlite).await;
     let p = env.provisioner();
     env.create(&p, "crashed").await;
-    let tenant = env.registry.find_tenant("crashed").await.unwrap();
+    let tenant = env.registry.find_tenant(&"crashed".into()).await.unwrap();
     env.registry
         .start_operation(
-            MIGRATE_KIND,
-            Some(tenant.id.into()),
+            OperationKind::TenantMigrate,
+            Some(tenant.id),
             "migrate",
             serde_json::json!({}),
+            None,
         )
         .await
         .unwrap();
@@ -404,9 +422,12 @@ async fn reconcile_closes_an_interrupted_migration() {
     let resolved: Vec<_> = report
         .operations
         .iter()
-        .map(|r| (r.kind.as_str(), &r.outcome))
+        .map(|r| (r.kind, &r.outcome))
         .collect();
-    assert_eq!(resolved, vec![(MIGRATE_KIND, &Outcome::RolledBack)]);
+    assert_eq!(
+        resolved,
+        vec![(OperationKind::TenantMigrate, &Outcome::RolledBack)]
+    );
     let v2 = env.provisioner().with_migrations(&TENANT_V2);
     let rerun = v2.migrate_tenants(vec![tenant], ALL, &noop).await.unwrap();
     assert_eq!(

@@ -7,7 +7,7 @@ use common::{Env, count};
 use sea_orm::{ConnectOptions, ConnectionTrait, Database};
 use secrecy::ExposeSecret;
 use tenantry_provision::ProvisionError;
-use tenantry_registry::TenantStatus;
+use tenantry_registry::{Actor, TenantStatus};
 use tenantry_test_utils::{Dialect, pg_admin, pg_admin_url};
 
 #[tokio::test]
@@ -23,7 +23,7 @@ async fn full_lifecycle_leaves_nothing_behind() {
                 .latest_version(common::dialect(backend))
                 .unwrap()
         );
-        assert_eq!(acme.db_server_id.is_some(), backend == Dialect::Postgres);
+        assert_eq!(acme.server.is_some(), backend == Dialect::Postgres);
         assert!(acme.db_name.starts_with("t_acme_"), "{}", acme.db_name);
 
         let conn = p.connect_tenant(&acme).await.unwrap();
@@ -53,10 +53,10 @@ async fn full_lifecycle_leaves_nothing_behind() {
         assert_eq!(
             (
                 created[0].actor.as_str(),
-                created[0].tenant_id,
+                created[0].tenant,
                 &created[0].detail["subdomain"]
             ),
-            ("test", Some(acme.id), &serde_json::json!("acme")),
+            ("cli:test", Some(acme.id), &serde_json::json!("acme")),
             "{backend:?}"
         );
 
@@ -67,14 +67,18 @@ async fn full_lifecycle_leaves_nothing_behind() {
                 &format!("SELECT rolconnlimit::bigint FROM pg_roles WHERE rolname = '{role}'"),
             )
             .await;
-            let plan = env.registry.plan(&acme.plan_id).await.unwrap();
+            let plan = env.registry.plan_by_id(&acme.plan).await.unwrap();
             assert_eq!(
                 limit,
-                i64::from(plan.max_connections + tenantry_provision::RESERVED_ROLE_CONNECTIONS)
+                i64::from(plan.max_connections)
+                    + i64::from(tenantry_provision::RESERVED_ROLE_CONNECTIONS)
             );
         }
 
-        let suspended = p.suspend("acme", "unpaid invoice", "test").await.unwrap();
+        let suspended = p
+            .suspend(&"acme".into(), "unpaid invoice", &Actor::System.into())
+            .await
+            .unwrap();
         assert_eq!(suspended.status, TenantStatus::Suspended);
         assert_eq!(suspended.status_reason.as_deref(), Some("unpaid invoice"));
         if backend == Dialect::Postgres {
@@ -84,7 +88,10 @@ async fn full_lifecycle_leaves_nothing_behind() {
                 "suspended role still logs in"
             );
         }
-        let reactivated = p.reactivate("acme", "test").await.unwrap();
+        let reactivated = p
+            .reactivate(&"acme".into(), &Actor::System.into())
+            .await
+            .unwrap();
         assert!(
             reactivated.migration.is_none(),
             "already at the latest schema"
@@ -99,7 +106,9 @@ async fn full_lifecycle_leaves_nothing_behind() {
             .await
             .unwrap();
 
-        let wrong = p.delete("acme", "acme-typo", "test").await;
+        let wrong = p
+            .delete(&"acme".into(), "acme-typo", &Actor::System.into())
+            .await;
         assert!(
             matches!(wrong, Err(ProvisionError::Confirmation { .. })),
             "{wrong:?}"
@@ -109,7 +118,10 @@ async fn full_lifecycle_leaves_nothing_behind() {
             "a refused delete must not touch the database"
         );
 
-        let deleted = p.delete("acme", "acme", "test").await.unwrap();
+        let deleted = p
+            .delete(&"acme".into(), "acme", &Actor::System.into())
+            .await
+            .unwrap();
         assert_eq!(deleted.status, TenantStatus::Deleted);
         assert!(deleted.deleted_at.is_some());
         assert_eq!(
@@ -118,7 +130,7 @@ async fn full_lifecycle_leaves_nothing_behind() {
             "{backend:?}"
         );
         assert!(matches!(
-            p.suspend("acme", "x", "test").await,
+            p.suspend(&"acme".into(), "x", &Actor::System.into()).await,
             Err(ProvisionError::Registry(_))
         ));
 
@@ -138,7 +150,9 @@ async fn full_lifecycle_leaves_nothing_behind() {
                 && audit.contains(&"tenant.delete".to_owned()),
             "{audit:?}"
         );
-        p.delete("acme", "acme", "test").await.unwrap();
+        p.delete(&"acme".into(), "acme", &Actor::System.into())
+            .await
+            .unwrap();
     }
 }
 
@@ -176,7 +190,7 @@ async fn a_tenant_role_reaches_only_its_own_database() {
         );
     }
     for t in ["alpha", "bravo"] {
-        p.delete(t, t, "test").await.unwrap();
+        p.delete(&t.into(), t, &Actor::System.into()).await.unwrap();
     }
 }
 
@@ -202,7 +216,9 @@ async fn concurrent_creates_of_one_subdomain_let_exactly_one_win() {
         assert_eq!(ok.tenant.status, TenantStatus::Active);
         let live = env.registry.list_tenants(None).await.unwrap();
         assert_eq!(live.len(), 1, "{backend:?}: {live:?}");
-        p1.delete("race", "race", "test").await.unwrap();
+        p1.delete(&"race".into(), "race", &Actor::System.into())
+            .await
+            .unwrap();
     }
 }
 
@@ -223,7 +239,10 @@ async fn a_delete_interrupted_after_dropping_the_role_can_be_finished() {
         admin.execute_unprepared(&sql).await.unwrap();
     }
 
-    let deleted = p.delete("halfgone", "halfgone", "test").await.unwrap();
+    let deleted = p
+        .delete(&"halfgone".into(), "halfgone", &Actor::System.into())
+        .await
+        .unwrap();
     assert_eq!(deleted.status, TenantStatus::Deleted);
     assert_eq!(env.leftovers(&t.db_name).await, Vec::<String>::new());
 }
@@ -279,10 +298,16 @@ async fn operations_on_one_tenant_exclude_each_other() {
         let env = Env::new(backend).await;
         let p = env.provisioner();
         let acme = env.create(&p, "acme").await;
-        let id = tenantry_core::TenantId::from(acme.id);
+        let id = acme.id;
         let running = env
             .registry
-            .start_operation("tenant.suspend", Some(id), "status", serde_json::json!({}))
+            .start_operation(
+                tenantry_registry::OperationKind::TenantSuspend,
+                Some(id),
+                "status",
+                serde_json::json!({}),
+                None,
+            )
             .await
             .unwrap();
         let busy = |r: Result<_, ProvisionError>| {
@@ -294,12 +319,22 @@ async fn operations_on_one_tenant_exclude_each_other() {
             )
         };
         assert!(
-            busy(p.suspend("acme", "unpaid", "test").await),
+            busy(
+                p.suspend(&"acme".into(), "unpaid", &Actor::System.into())
+                    .await
+            ),
             "{backend:?}"
         );
-        assert!(busy(p.reactivate("acme", "test").await.map(|r| r.tenant)));
-        assert!(busy(p.delete("acme", "acme", "test").await));
-        let unchanged = env.registry.find_tenant("acme").await.unwrap();
+        assert!(busy(
+            p.reactivate(&"acme".into(), &Actor::System.into())
+                .await
+                .map(|r| r.tenant)
+        ));
+        assert!(busy(
+            p.delete(&"acme".into(), "acme", &Actor::System.into())
+                .await
+        ));
+        let unchanged = env.registry.find_tenant(&"acme".into()).await.unwrap();
         assert_eq!(unchanged.status, TenantStatus::Active, "{backend:?}");
 
         // `reconcile` closes what a crash left running; then the tenant is free again.
@@ -307,12 +342,16 @@ async fn operations_on_one_tenant_exclude_each_other() {
             .finish_operation(running.id, tenantry_registry::OperationState::Failed, None)
             .await
             .unwrap();
-        let suspended = p.suspend("acme", "unpaid", "test").await.unwrap();
+        let suspended = p
+            .suspend(&"acme".into(), "unpaid", &Actor::System.into())
+            .await
+            .unwrap();
         assert_eq!(suspended.status, TenantStatus::Suspended);
 
+        let (acme_ref, origin) = ("acme".into(), Actor::System.into());
         let (one, two) = tokio::join!(
-            p.delete("acme", "acme", "test"),
-            p.delete("acme", "acme", "test")
+            p.delete(&acme_ref, "acme", &origin),
+            p.delete(&acme_ref, "acme", &origin)
         );
         let won = [&one, &two].iter().filter(|r| r.is_ok()).count();
         assert_eq!(won, 1, "{backend:?}: {one:?} {two:?}");

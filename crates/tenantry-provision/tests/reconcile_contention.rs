@@ -6,6 +6,7 @@ mod common;
 
 use std::net::TcpListener;
 use std::time::Duration;
+use tenantry_core::Subdomain;
 
 use common::{Env, SERVER, request};
 use tenantry_core::ServerName;
@@ -115,13 +116,20 @@ async fn an_unreachable_server_fails_its_operation_alone_and_a_rerun_resolves_it
         .unwrap()
         .port();
     env.registry
-        .add_server(NewServer {
-            name: ServerName::parse("pg-later").unwrap(),
-            dialect: ServerDialect::Postgres,
-            url: format!("postgres://postgres@127.0.0.1:{port}"),
-            admin_password: None,
-            capacity: 10,
-        })
+        .add_server(
+            NewServer {
+                name: ServerName::parse("pg-later").unwrap(),
+                dialect: ServerDialect::Postgres,
+                url: format!("postgres://postgres@127.0.0.1:{port}"),
+                admin_password: None,
+                capacity: 10,
+            },
+            tenantry_registry::Origin::from(tenantry_registry::Actor::System).entry(
+                "server.add",
+                None,
+                serde_json::json!({}),
+            ),
+        )
         .await
         .unwrap();
 
@@ -167,7 +175,7 @@ async fn an_unreachable_server_fails_its_operation_alone_and_a_rerun_resolves_it
     assert_eq!(outcome_of(&again, "stuck"), &Outcome::RolledBack);
     assert!(
         env.registry
-            .live_tenant_by_subdomain("stuck")
+            .live_tenant_by_subdomain(&Subdomain::parse("stuck", &[]).unwrap())
             .await
             .unwrap()
             .is_none()

@@ -286,7 +286,7 @@ impl Registry {
             .collect();
         Ok(Some(DirectoryEntry {
             id,
-            subdomain: row.subdomain,
+            subdomain: row.subdomain.to_string(),
             status: row.status,
             domains,
         }))

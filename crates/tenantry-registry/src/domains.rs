@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::changes::{ChangeKind, record};
 use crate::entity::{tenant, tenant_domain};
-use crate::{Registry, RegistryError, TenantStatus};
+use crate::{Domain, Registry, RegistryError, Tenant, TenantStatus};
 
 impl Registry {
     /// Attaches `domain` to a live tenant, verified now or (`verified = false`) pending a check
@@ -22,7 +22,7 @@ impl Registry {
         tenant: TenantId,
         domain: &DomainName,
         verified: bool,
-    ) -> Result<tenant_domain::Model, RegistryError> {
+    ) -> Result<Domain, RegistryError> {
         let owner = self.tenant(tenant).await?;
         if owner.is_none_or(|t| t.status == TenantStatus::Deleted) {
             return Err(RegistryError::NotFound {
@@ -43,7 +43,7 @@ impl Registry {
         .map_err(|e| RegistryError::conflict_or_db(e, || format!("domain {domain}")))?;
         record(&txn, tenant, None, ChangeKind::Domains).await?;
         txn.commit().await?;
-        Ok(added)
+        Ok(added.into())
     }
 
     /// Marks a domain verified (after its ownership check succeeded).
@@ -74,14 +74,14 @@ impl Registry {
     }
 
     /// The domains of a tenant, verified or not.
-    pub async fn tenant_domains(
-        &self,
-        tenant: TenantId,
-    ) -> Result<Vec<tenant_domain::Model>, RegistryError> {
+    pub async fn tenant_domains(&self, tenant: TenantId) -> Result<Vec<Domain>, RegistryError> {
         Ok(tenant_domain::Entity::find()
             .filter(tenant_domain::Column::TenantId.eq(tenant.as_uuid()))
             .all(&self.db)
-            .await?)
+            .await?
+            .into_iter()
+            .map(Domain::from)
+            .collect())
     }
 
     /// The live tenant a *verified* domain routes to. `domain` is a normalised host name (lower
@@ -89,7 +89,7 @@ impl Registry {
     pub async fn live_tenant_by_domain(
         &self,
         domain: &str,
-    ) -> Result<Option<tenant::Model>, RegistryError> {
+    ) -> Result<Option<Tenant>, RegistryError> {
         Ok(tenant::Entity::find()
             .join(
                 JoinType::InnerJoin,
@@ -99,7 +99,8 @@ impl Registry {
             .filter(tenant_domain::Column::VerifiedAt.is_not_null())
             .filter(tenant::Column::Status.ne(TenantStatus::Deleted))
             .one(&self.db)
-            .await?)
+            .await?
+            .map(Tenant::from))
     }
 }
 

@@ -2,7 +2,8 @@
 //! database servers, operators, audit trail, backups and operations.
 //!
 //! [`Registry`] is the only door to the master database. Its methods are grouped by table in the
-//! modules below; each returns [`RegistryError`]. Secrets go in and out through the vault, so the
+//! modules below; each returns [`RegistryError`] and hands out domain types ([`Tenant`],
+//! [`Server`], [`Admin`], [`Operation`], [`AuditRecord`], [`Domain`]), never database rows. Secrets go in and out through the vault, so the
 //! master only ever holds ciphertext. Mutations that caches in other processes depend on also
 //! append to the change feed in the same transaction (`changes`).
 
@@ -10,11 +11,17 @@ mod admins;
 mod audit;
 mod changes;
 mod domains;
-pub mod entity;
+pub(crate) mod entity;
 mod error;
+mod idempotency;
+mod model;
 mod operations;
+mod plans;
+mod queries;
 mod servers;
+mod tenant_update;
 mod tenants;
+mod tokens;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,15 +33,22 @@ use tenantry_core::settings::DatabaseUrl;
 use tenantry_core::vault::Vault;
 use tenantry_migrate::MigrationSource;
 
-pub use audit::AuditEntry;
+pub use audit::{Actor, AuditEntry, AuditPage, AuditQuery, AuditRecord, Origin};
 pub use changes::{
     CHANGE_CHANNEL, Change, ChangeBatch, ChangeKind, ChangeListener, DirectoryEntry,
 };
 pub use entity::enums::{AdminRole, OperationState, ServerDialect, ServerState, TenantStatus};
 pub use error::RegistryError;
+pub use idempotency::{IdempotencyClaim, MAX_IDEMPOTENCY_KEY_BYTES};
+pub use model::{Admin, Domain, Server, Tenant};
+pub use operations::{Operation, OperationKind, OperationQuery, UnknownOperationKind};
+pub use plans::Plan;
+pub use queries::{TenantCursor, TenantPage, TenantQuery};
 pub use servers::{NewServer, admin_secret_context};
+pub use tenant_update::TenantPatch;
 pub use tenantry_migrate::{Dialect, MigrationReport};
 pub use tenants::{NewTenant, db_secret_context};
+pub use tokens::{ApiToken, NewApiToken};
 
 /// The master registry's migrations, both dialects (`migrations-master/`).
 pub static MIGRATIONS: MigrationSource = tenantry_migrate::embed!("../../migrations-master");

@@ -1,11 +1,14 @@
 use chrono::Utc;
-use sea_orm::{ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set, TransactionTrait,
+};
 use secrecy::{ExposeSecret, SecretString};
 use tenantry_core::ids::{DbServerId, ServerName};
 use tenantry_core::vault::SecretContext;
 
 use crate::entity::db_server;
-use crate::{Registry, RegistryError, ServerDialect, ServerState};
+use crate::{AuditEntry, Registry, RegistryError, Server, ServerDialect, ServerState};
 
 /// A database server to register. `url` must not carry the password: it goes in
 /// `admin_password` and is stored sealed.
@@ -24,15 +27,25 @@ pub fn admin_secret_context(id: DbServerId) -> SecretContext {
 }
 
 impl Registry {
-    pub async fn add_server(&self, new: NewServer) -> Result<db_server::Model, RegistryError> {
+    /// Registers a server, with its audit row (`detail.server_id` is set to the new id) in the
+    /// same transaction. Name taken → `Conflict`.
+    pub async fn add_server(
+        &self,
+        new: NewServer,
+        mut audit: AuditEntry,
+    ) -> Result<Server, RegistryError> {
         let id = DbServerId::new();
         let sealed = new
             .admin_password
             .as_ref()
             .map(|password| self.vault.seal(password, &admin_secret_context(id)))
             .transpose()?;
+        if let Some(detail) = audit.detail.as_object_mut() {
+            detail.insert("server_id".into(), id.to_string().into());
+        }
         let now = Utc::now();
-        db_server::ActiveModel {
+        let txn = self.db.begin().await?;
+        let server = db_server::ActiveModel {
             id: Set(id.as_uuid()),
             name: Set(new.name.as_str().to_owned()),
             dialect: Set(new.dialect),
@@ -44,26 +57,64 @@ impl Registry {
             created_at: Set(now),
             updated_at: Set(now),
         }
-        .insert(&self.db)
+        .insert(&txn)
         .await
-        .map_err(|e| RegistryError::conflict_or_db(e, || format!("server {}", new.name)))
+        .map_err(|e| RegistryError::conflict_or_db(e, || format!("server {}", new.name)))?;
+        crate::audit::insert(&txn, audit).await?;
+        txn.commit().await?;
+        Ok(server.into())
     }
 
-    pub async fn list_servers(&self) -> Result<Vec<db_server::Model>, RegistryError> {
+    /// Sets a server's state (`draining` takes no new tenants), with its audit row, in one
+    /// transaction. Unknown server → `NotFound`.
+    pub async fn set_server_state(
+        &self,
+        name: &ServerName,
+        state: ServerState,
+        audit: AuditEntry,
+    ) -> Result<Server, RegistryError> {
+        let txn = self.db.begin().await?;
+        let updated = db_server::Entity::update_many()
+            .col_expr(db_server::Column::State, Expr::value(state))
+            .col_expr(db_server::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(db_server::Column::Name.eq(name.as_str()))
+            .exec(&txn)
+            .await?;
+        if updated.rows_affected == 0 {
+            return Err(RegistryError::NotFound {
+                what: format!("server {name}"),
+            });
+        }
+        let server = db_server::Entity::find()
+            .filter(db_server::Column::Name.eq(name.as_str()))
+            .one(&txn)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound {
+                what: format!("server {name}"),
+            })?;
+        crate::audit::insert(&txn, audit).await?;
+        txn.commit().await?;
+        Ok(server.into())
+    }
+
+    /// Every registered server, by name.
+    pub async fn list_servers(&self) -> Result<Vec<Server>, RegistryError> {
         Ok(db_server::Entity::find()
             .order_by_asc(db_server::Column::Name)
             .all(&self.db)
-            .await?)
+            .await?
+            .into_iter()
+            .map(Server::from)
+            .collect())
     }
 
-    pub async fn server_by_name(
-        &self,
-        name: &ServerName,
-    ) -> Result<db_server::Model, RegistryError> {
+    /// The server named `name`; unknown → `NotFound`.
+    pub async fn server_by_name(&self, name: &ServerName) -> Result<Server, RegistryError> {
         db_server::Entity::find()
             .filter(db_server::Column::Name.eq(name.as_str()))
             .one(&self.db)
             .await?
+            .map(Server::from)
             .ok_or_else(|| RegistryError::NotFound {
                 what: format!("server {name}"),
             })
@@ -72,15 +123,13 @@ impl Registry {
     /// Opens the server's sealed admin password, if it has one.
     pub fn server_admin_password(
         &self,
-        server: &db_server::Model,
+        server: &Server,
     ) -> Result<Option<SecretString>, RegistryError> {
         server
             .admin_secret
+            .0
             .as_deref()
-            .map(|sealed| {
-                self.vault
-                    .open(sealed, &admin_secret_context(server.id.into()))
-            })
+            .map(|sealed| self.vault.open(sealed, &admin_secret_context(server.id)))
             .transpose()
             .map_err(Into::into)
     }
@@ -89,10 +138,7 @@ impl Registry {
 impl Registry {
     /// The server's connection URL with its admin password put back in: for connecting only,
     /// never for printing or storing.
-    pub fn server_connect_url(
-        &self,
-        server: &db_server::Model,
-    ) -> Result<SecretString, RegistryError> {
+    pub fn server_connect_url(&self, server: &Server) -> Result<SecretString, RegistryError> {
         let mut url = url::Url::parse(&server.url).map_err(|e| RegistryError::Invalid {
             what: format!("stored URL of server {}: {e}", server.name),
         })?;
@@ -110,10 +156,12 @@ impl Registry {
 }
 
 impl Registry {
-    pub async fn server(&self, id: DbServerId) -> Result<db_server::Model, RegistryError> {
+    /// The server with this id; unknown → `NotFound`.
+    pub async fn server(&self, id: DbServerId) -> Result<Server, RegistryError> {
         db_server::Entity::find_by_id(id.as_uuid())
             .one(&self.db)
             .await?
+            .map(Server::from)
             .ok_or_else(|| RegistryError::NotFound {
                 what: format!("server {id}"),
             })

@@ -5,13 +5,12 @@ use sea_orm::{
     TransactionTrait,
 };
 use secrecy::SecretString;
-use tenantry_core::ids::{DbServerId, Subdomain, TenantId};
+use tenantry_core::ids::{DbServerId, PlanId, Subdomain, TenantId, TenantRef};
 use tenantry_core::vault::{SealedSecret, SecretContext};
-use uuid::Uuid;
 
 use crate::changes::{ChangeKind, record};
-use crate::entity::{plan, tenant};
-use crate::{Registry, RegistryError, TenantStatus};
+use crate::entity::tenant;
+use crate::{Actor, Operation, OperationKind, Registry, RegistryError, Tenant, TenantStatus};
 
 /// The vault context of a tenant role's password: bound to the tenant row and the field.
 pub fn db_secret_context(id: TenantId) -> SecretContext {
@@ -25,8 +24,9 @@ pub struct NewTenant {
     pub id: TenantId,
     pub subdomain: Subdomain,
     pub name: String,
-    pub plan_id: String,
-    pub db_server_id: Option<DbServerId>,
+    pub plan: PlanId,
+    /// The PostgreSQL server to hold its database; `None` = a local SQLite file.
+    pub server: Option<DbServerId>,
     pub db_name: String,
     pub db_user: Option<String>,
     pub db_password: Option<SecretString>,
@@ -36,7 +36,7 @@ pub struct NewTenant {
 impl Registry {
     /// Writes the tenant row in status `provisioning`. A live tenant with the same subdomain →
     /// `Conflict` (the partial unique index decides, so two concurrent creates cannot both win).
-    pub async fn reserve_tenant(&self, new: NewTenant) -> Result<tenant::Model, RegistryError> {
+    pub async fn reserve_tenant(&self, new: NewTenant) -> Result<Tenant, RegistryError> {
         let subdomain = new.subdomain.clone();
         let row = self.provisioning_row(new)?;
         let txn = self.db.begin().await?;
@@ -46,7 +46,7 @@ impl Registry {
             .map_err(|e| RegistryError::conflict_or_db(e, || format!("tenant {subdomain}")))?;
         record(&txn, tenant.id.into(), None, ChangeKind::Created).await?;
         txn.commit().await?;
-        Ok(tenant)
+        Ok(tenant.into())
     }
 
     /// Writes the operation that records a creation and the tenant row it reserves, in one
@@ -54,12 +54,13 @@ impl Registry {
     pub async fn reserve_tenant_with_operation(
         &self,
         new: NewTenant,
-        kind: &str,
+        kind: OperationKind,
         step: &str,
         params: serde_json::Value,
-    ) -> Result<(tenant::Model, crate::entity::operation::Model), RegistryError> {
+        actor: Option<&Actor>,
+    ) -> Result<(Tenant, Operation), RegistryError> {
         let subdomain = new.subdomain.clone();
-        let operation = crate::operations::new_operation(kind, Some(new.id), step, params);
+        let operation = crate::operations::new_operation(kind, Some(new.id), step, params, actor);
         let row = self.provisioning_row(new)?;
         let txn = self.db.begin().await?;
         let operation = operation.insert(&txn).await?;
@@ -69,7 +70,7 @@ impl Registry {
             .map_err(|e| RegistryError::conflict_or_db(e, || format!("tenant {subdomain}")))?;
         record(&txn, tenant.id.into(), None, ChangeKind::Created).await?;
         txn.commit().await?;
-        Ok((tenant, operation))
+        Ok((tenant.into(), operation.try_into()?))
     }
 
     /// The row of a tenant being provisioned, its role password sealed to the row.
@@ -86,8 +87,8 @@ impl Registry {
             name: Set(new.name),
             status: Set(TenantStatus::Provisioning),
             status_reason: Set(None),
-            plan_id: Set(new.plan_id),
-            db_server_id: Set(new.db_server_id.map(|s| s.as_uuid())),
+            plan_id: Set(new.plan.as_str().to_owned()),
+            db_server_id: Set(new.server.map(|s| s.as_uuid())),
             db_name: Set(new.db_name),
             db_user: Set(new.db_user),
             db_secret_key_id: Set(sealed.as_ref().map(|s| s.key_id().to_string())),
@@ -101,29 +102,40 @@ impl Registry {
         })
     }
 
-    pub async fn tenant(&self, id: TenantId) -> Result<Option<tenant::Model>, RegistryError> {
+    /// The tenant with this id, in any status (a deleted one is a tombstone).
+    pub async fn tenant(&self, id: TenantId) -> Result<Option<Tenant>, RegistryError> {
         Ok(tenant::Entity::find_by_id(id.as_uuid())
             .one(&self.db)
-            .await?)
+            .await?
+            .map(Tenant::from))
     }
 
     /// The live (not deleted) tenant with this subdomain.
     pub async fn live_tenant_by_subdomain(
         &self,
+        subdomain: &Subdomain,
+    ) -> Result<Option<Tenant>, RegistryError> {
+        self.live_tenant_by_subdomain_text(subdomain.as_str()).await
+    }
+
+    async fn live_tenant_by_subdomain_text(
+        &self,
         subdomain: &str,
-    ) -> Result<Option<tenant::Model>, RegistryError> {
+    ) -> Result<Option<Tenant>, RegistryError> {
         Ok(tenant::Entity::find()
             .filter(tenant::Column::Subdomain.eq(subdomain))
             .filter(tenant::Column::Status.ne(TenantStatus::Deleted))
             .one(&self.db)
-            .await?)
+            .await?
+            .map(Tenant::from))
     }
 
-    /// Looks a tenant up by id or by live subdomain, as operators type it (`T` in the CLI).
-    pub async fn find_tenant(&self, reference: &str) -> Result<tenant::Model, RegistryError> {
-        let found = match reference.parse::<Uuid>() {
-            Ok(id) => self.tenant(id.into()).await?,
-            Err(_) => self.live_tenant_by_subdomain(reference).await?,
+    /// Looks a tenant up by id (any status) or by live subdomain, as operators name it (`T` in
+    /// the CLI). Not found → `NotFound`.
+    pub async fn find_tenant(&self, reference: &TenantRef) -> Result<Tenant, RegistryError> {
+        let found = match reference {
+            TenantRef::Id(id) => self.tenant(*id).await?,
+            TenantRef::Subdomain(s) => self.live_tenant_by_subdomain_text(s).await?,
         };
         found.ok_or_else(|| RegistryError::NotFound {
             what: format!("tenant {reference}"),
@@ -134,13 +146,20 @@ impl Registry {
     pub async fn list_tenants(
         &self,
         status: Option<TenantStatus>,
-    ) -> Result<Vec<tenant::Model>, RegistryError> {
-        let query = tenant::Entity::find().order_by_asc(tenant::Column::CreatedAt);
+    ) -> Result<Vec<Tenant>, RegistryError> {
+        let query = tenant::Entity::find()
+            .order_by_asc(tenant::Column::CreatedAt)
+            .order_by_asc(tenant::Column::Id);
         let query = match status {
             Some(status) => query.filter(tenant::Column::Status.eq(status)),
             None => query.filter(tenant::Column::Status.ne(TenantStatus::Deleted)),
         };
-        Ok(query.all(&self.db).await?)
+        Ok(query
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Tenant::from)
+            .collect())
     }
 
     pub async fn count_tenants_on_server(&self, server: DbServerId) -> Result<u64, RegistryError> {
@@ -258,25 +277,14 @@ impl Registry {
     /// Opens the tenant role's sealed password, if it has one.
     pub fn tenant_db_password(
         &self,
-        tenant: &tenant::Model,
+        tenant: &Tenant,
     ) -> Result<Option<SecretString>, RegistryError> {
         tenant
             .db_secret
+            .0
             .as_deref()
-            .map(|sealed| {
-                self.vault
-                    .open(sealed, &db_secret_context(tenant.id.into()))
-            })
+            .map(|sealed| self.vault.open(sealed, &db_secret_context(tenant.id)))
             .transpose()
             .map_err(Into::into)
-    }
-
-    pub async fn plan(&self, id: &str) -> Result<plan::Model, RegistryError> {
-        plan::Entity::find_by_id(id.to_owned())
-            .one(&self.db)
-            .await?
-            .ok_or_else(|| RegistryError::NotFound {
-                what: format!("plan {id}"),
-            })
     }
 }

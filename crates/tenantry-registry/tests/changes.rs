@@ -39,8 +39,8 @@ fn new_tenant(subdomain: &str) -> NewTenant {
         id: TenantId::new(),
         subdomain: Subdomain::parse(subdomain, &[]).unwrap(),
         name: subdomain.to_owned(),
-        plan_id: "free".into(),
-        db_server_id: None,
+        plan: tenantry_core::PlanId::parse("free").unwrap(),
+        server: None,
         db_name: format!("t_{subdomain}_00000000"),
         db_user: None,
         db_password: None,
@@ -50,15 +50,16 @@ fn new_tenant(subdomain: &str) -> NewTenant {
 
 async fn reserve(registry: &Registry, subdomain: &str) -> TenantId {
     let row = registry.reserve_tenant(new_tenant(subdomain)).await;
-    row.unwrap().id.into()
+    row.unwrap().id
 }
 
 fn audit(tenant: TenantId) -> AuditEntry {
     AuditEntry {
-        actor: "system".into(),
+        actor: tenantry_registry::Actor::System,
         action: "tenant.create",
         tenant_id: Some(tenant),
         ip: None,
+        request_id: None,
         detail: serde_json::json!({}),
     }
 }
@@ -98,13 +99,14 @@ async fn each_mutation_records_one_change_naming_its_tenant() {
         let (b, _) = registry
             .reserve_tenant_with_operation(
                 new_tenant("beta"),
-                "tenant.create",
+                tenantry_registry::OperationKind::TenantCreate,
                 "reserve",
                 serde_json::json!({}),
+                None,
             )
             .await
             .unwrap();
-        let b: TenantId = b.id.into();
+        let b = b.id;
         expect(&registry, dialect, &mut last, &[(b, Created)]).await;
         // A refused mutation rolls its change back with it.
         assert!(matches!(

@@ -24,8 +24,8 @@ async fn custom_domains_route_once_verified_and_are_released_on_delete() {
             id: TenantId::new(),
             subdomain: Subdomain::parse(sub, &[]).unwrap(),
             name: sub.to_owned(),
-            plan_id: "free".into(),
-            db_server_id: None,
+            plan: tenantry_core::PlanId::parse("free").unwrap(),
+            server: None,
             db_name: format!("t_{sub}_00000000"),
             db_user: None,
             db_password: None,
@@ -36,7 +36,7 @@ async fn custom_domains_route_once_verified_and_are_released_on_delete() {
         let domain = DomainName::parse("books.acme.com").unwrap();
 
         registry
-            .add_tenant_domain(a.id.into(), &domain, false)
+            .add_tenant_domain(a.id, &domain, false)
             .await
             .unwrap();
         assert!(
@@ -48,7 +48,7 @@ async fn custom_domains_route_once_verified_and_are_released_on_delete() {
             "{dialect:?}: an unverified domain routes nowhere"
         );
         assert!(matches!(
-            registry.add_tenant_domain(b.id.into(), &domain, true).await,
+            registry.add_tenant_domain(b.id, &domain, true).await,
             Err(RegistryError::Conflict { .. })
         ));
         registry.verify_tenant_domain(&domain).await.unwrap();
@@ -60,16 +60,10 @@ async fn custom_domains_route_once_verified_and_are_released_on_delete() {
         assert_eq!(routed.id, a.id, "{dialect:?}");
 
         registry
-            .set_tenant_status(a.id.into(), TenantStatus::Deleted, None)
+            .set_tenant_status(a.id, TenantStatus::Deleted, None)
             .await
             .unwrap();
-        assert!(
-            registry
-                .tenant_domains(a.id.into())
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        assert!(registry.tenant_domains(a.id).await.unwrap().is_empty());
         assert!(
             registry
                 .live_tenant_by_domain("books.acme.com")
@@ -78,11 +72,11 @@ async fn custom_domains_route_once_verified_and_are_released_on_delete() {
                 .is_none()
         );
         assert!(matches!(
-            registry.add_tenant_domain(a.id.into(), &domain, true).await,
+            registry.add_tenant_domain(a.id, &domain, true).await,
             Err(RegistryError::NotFound { .. })
         ));
         registry
-            .add_tenant_domain(b.id.into(), &domain, true)
+            .add_tenant_domain(b.id, &domain, true)
             .await
             .unwrap();
         let routed = registry

@@ -26,7 +26,16 @@ async fn a_second_handle_sees_committed_writes_immediately() {
             let _ = reader.recent_audit(5).await.unwrap();
             let writer = Registry::connect(&url, vault.clone()).await.unwrap();
             writer
-                .create_admin(&email, "$argon2id$x".into(), AdminRole::Viewer)
+                .create_admin(
+                    &email,
+                    "$argon2id$x".into(),
+                    AdminRole::Viewer,
+                    tenantry_registry::Origin::from(tenantry_registry::Actor::System).entry(
+                        "admin.create",
+                        None,
+                        serde_json::json!({}),
+                    ),
+                )
                 .await
                 .unwrap();
             writer.connection().clone().close().await.unwrap();

@@ -1,13 +1,19 @@
-use secrecy::ExposeSecret;
+//! `tenantry admins ...`: operators of the installation and their scripts' API tokens, through
+//! the operator service.
+
+use secrecy::ExposeSecret as _;
 use serde_json::json;
-use tenantry_core::Email;
-use tenantry_core::vault::random_password;
-use tenantry_registry::{AdminRole, AuditEntry};
+use tenantry_ops::{Caller, NewAdmin};
+use tenantry_registry::AdminRole;
 
 use crate::cli::AdminsCommand;
+use crate::commands::tokens;
 use crate::context::Context;
-use crate::error::CliError;
+use crate::error::{self, CliError};
 use crate::output;
+
+/// The arguments that set each field the operator service may refuse.
+const CREATE_FLAGS: &[(&str, &str)] = &[("email", "--email"), ("password", "--password-stdin")];
 
 pub async fn run(ctx: &Context, cmd: AdminsCommand) -> Result<(), CliError> {
     match cmd {
@@ -17,26 +23,21 @@ pub async fn run(ctx: &Context, cmd: AdminsCommand) -> Result<(), CliError> {
             role,
             output: flags,
         } => {
-            let email = Email::parse(&email).map_err(|e| CliError::usage("--email", e))?;
             let role = AdminRole::from(role);
-            let (password, generated) = if password_stdin {
-                (output::password_from_stdin("--password-stdin")?, false)
-            } else {
-                (random_password(), true)
+            let password = password_stdin
+                .then(|| output::secret_from_stdin("--password-stdin"))
+                .transpose()?;
+            let ops = ctx.operator().await?;
+            let new = NewAdmin {
+                email,
+                password,
+                role,
             };
-            let registry = ctx.registry().await?;
-            let hash = output::hash_password(&password).await?;
-            let admin = registry.create_admin(&email, hash, role).await?;
-            registry
-                .audit(AuditEntry {
-                    actor: output::cli_actor(),
-                    action: "admin.create",
-                    tenant_id: None,
-                    ip: None,
-                    detail: json!({ "admin_id": admin.id, "email": admin.email, "role": role }),
-                })
-                .await?;
-            let one_time = generated.then(|| password.expose_secret().to_owned());
+            let (admin, one_time) = ops
+                .create_admin(&Caller::cli(), new)
+                .await
+                .map_err(error::ops(CREATE_FLAGS))?;
+            let one_time = one_time.map(|p| p.expose_secret().to_owned());
             if flags.json {
                 output::json(&json!({
                     "id": admin.id, "email": admin.email, "role": role, "one_time_password": one_time,
@@ -51,5 +52,6 @@ pub async fn run(ctx: &Context, cmd: AdminsCommand) -> Result<(), CliError> {
             }
             Ok(())
         }
+        AdminsCommand::Tokens(cmd) => tokens::run(ctx, cmd).await,
     }
 }

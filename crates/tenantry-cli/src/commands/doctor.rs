@@ -3,10 +3,10 @@
 use serde::Serialize;
 
 use crate::cli::JsonFlag;
-use crate::commands::servers::check_server;
 use crate::context::{Context, KeyPolicy};
 use crate::error::CliError;
 use crate::output;
+use tenantry_ops::check_server;
 
 #[derive(Serialize)]
 struct Check {
@@ -118,7 +118,7 @@ async fn checks(ctx: &Context) -> Vec<Check> {
     }
     for server in &servers {
         let result = match registry.server_connect_url(server) {
-            Ok(url) => check_server(&server.name, &url).await,
+            Ok(url) => check_server(server.name.as_str(), &url).await,
             Err(e) => Err(e.to_string()),
         };
         push(&format!("server {}", server.name), result);

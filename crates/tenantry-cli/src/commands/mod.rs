@@ -1,7 +1,9 @@
 pub mod admins;
 pub mod doctor;
 pub mod master;
+pub mod operations;
 pub mod reconcile;
 pub mod serve;
 pub mod servers;
 pub mod tenants;
+pub mod tokens;

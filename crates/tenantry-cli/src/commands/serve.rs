@@ -5,18 +5,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::ExposeSecret;
-use serde_json::json;
-use tenantry_core::Email;
 use tenantry_core::settings::DatabaseUrl;
-use tenantry_core::vault::random_password;
 use tenantry_http::Application;
+use tenantry_ops::{Caller, NewAdmin, Operator};
 use tenantry_provision::Provisioner;
 use tenantry_provision::reconcile::{DriftScope, Outcome};
-use tenantry_registry::{AdminRole, AuditEntry, Registry};
+use tenantry_registry::AdminRole;
 
-use crate::context::{Context, KeyPolicy};
+use crate::context::{Context, KeyPolicy, operator};
 use crate::error::CliError;
-use crate::output;
 
 /// Operations untouched this long are taken as interrupted by a crash and resolved at start.
 const RECONCILE_STALE_AFTER: Duration = Duration::from_secs(30);
@@ -33,19 +30,22 @@ pub async fn run(ctx: &Context) -> Result<(), CliError> {
         for (version, name) in &report.applied {
             tracing::info!(version, name = %name, "applied master migration");
         }
-        ensure_first_admin(&registry).await?;
         registry
     } else {
         ctx.registry().await?
     };
-    let provisioner = Provisioner::new(registry.clone(), &settings.data_dir)
-        .with_reserved_subdomains(settings.tenants.reserved_subdomains.clone());
+    let provisioner = Arc::new(
+        Provisioner::new(registry.clone(), &settings.data_dir)
+            .with_reserved_subdomains(settings.tenants.reserved_subdomains.clone()),
+    );
+    if embedded {
+        ensure_first_admin(&operator(provisioner.clone())?).await?;
+    }
     reconcile(&provisioner).await;
 
-    let app =
-        Application::build(settings, Arc::new(registry), Arc::new(provisioner)).map_err(|e| {
-            CliError::Failed(format!("cannot listen on {}: {e}", settings.server.listen))
-        })?;
+    let app = Application::build(settings, Arc::new(registry), provisioner).map_err(|e| {
+        CliError::Failed(format!("cannot listen on {}: {e}", settings.server.listen))
+    })?;
     let ip = settings.server.listen.ip();
     let port = app.port();
     println!(
@@ -96,25 +96,19 @@ async fn reconcile(provisioner: &Provisioner) {
 
 /// With no operator yet, creates one and prints its one-time password (once: it is stored
 /// hashed only).
-async fn ensure_first_admin(registry: &Registry) -> Result<(), CliError> {
-    if !registry.list_admins().await?.is_empty() {
+async fn ensure_first_admin(ops: &Operator) -> Result<(), CliError> {
+    let caller = Caller::cli();
+    if !ops.list_admins(&caller).await?.is_empty() {
         return Ok(());
     }
-    let email = Email::parse(FIRST_ADMIN_EMAIL).expect("a valid built-in address");
-    let password = random_password();
-    let hash = output::hash_password(&password).await?;
-    let admin = registry
-        .create_admin(&email, hash, AdminRole::Owner)
-        .await?;
-    registry
-        .audit(AuditEntry {
-            actor: output::cli_actor(),
-            action: "admin.create",
-            tenant_id: None,
-            ip: None,
-            detail: json!({ "admin_id": admin.id, "email": admin.email, "role": AdminRole::Owner, "first_admin": true }),
-        })
-        .await?;
+    let new = NewAdmin {
+        email: FIRST_ADMIN_EMAIL.into(),
+        password: None,
+        role: AdminRole::Owner,
+    };
+    let (admin, password) = ops.create_admin(&caller, new).await?;
+    let password =
+        password.ok_or_else(|| CliError::Failed("no one-time password was generated".into()))?;
     println!(
         "created first admin {} — one-time password (shown once, change it at first login): {}",
         admin.email,

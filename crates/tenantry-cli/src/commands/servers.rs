@@ -1,18 +1,21 @@
-use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
-use serde_json::json;
-use tenantry_core::ServerName;
-use tenantry_provision::backend::BackendError;
-use tenantry_provision::backend::postgres::PostgresBackend;
-use tenantry_registry::entity::db_server;
-use tenantry_registry::{AuditEntry, NewServer, ServerDialect};
+//! `tenantry servers ...`: registering and listing database servers through the operator service.
+
+use tenantry_ops::{Caller, NewServerRequest, ServerView};
 
 use crate::cli::ServersCommand;
 use crate::context::Context;
-use crate::error::CliError;
+use crate::error::{self, CliError};
 use crate::output;
 
+/// The arguments that set each field the operator service may refuse.
+const ADD_FLAGS: &[(&str, &str)] = &[
+    ("name", "NAME"),
+    ("url", "--url"),
+    ("capacity", "--capacity"),
+];
+
 pub async fn run(ctx: &Context, cmd: ServersCommand) -> Result<(), CliError> {
+    let caller = Caller::cli();
     match cmd {
         ServersCommand::Add {
             name,
@@ -22,62 +25,54 @@ pub async fn run(ctx: &Context, cmd: ServersCommand) -> Result<(), CliError> {
             no_check,
             output: flags,
         } => {
-            let name = ServerName::parse(&name).map_err(|e| CliError::usage("NAME", e))?;
-            let url = admin_url_without_password(&url)?;
             let admin_password = password_stdin
                 .then(|| output::secret_from_stdin("--password-stdin"))
                 .transpose()?;
-            if !no_check {
-                let with_password = with_password(&url, admin_password.as_ref())?;
-                check_server(name.as_str(), &with_password)
+            let request = NewServerRequest {
+                name,
+                url,
+                admin_password,
+                capacity,
+                // Checked below, so that a failed check is told apart from invalid input.
+                skip_check: true,
+            };
+            let ops = ctx.operator().await?;
+            if !no_check
+                && let Err(cause) = ops
+                    .check_new_server(&caller, &request)
                     .await
-                    .map_err(|e| {
-                        CliError::Failed(format!(
-                            "server {name}: {e} (use --no-check to register it anyway)"
-                        ))
-                    })?;
+                    .map_err(error::ops(ADD_FLAGS))?
+            {
+                return Err(CliError::Failed(format!(
+                    "server {}: {cause} (use --no-check to register it anyway)",
+                    request.name
+                )));
             }
-            let registry = ctx.registry().await?;
-            let server = registry
-                .add_server(NewServer {
-                    name,
-                    dialect: ServerDialect::Postgres,
-                    url: url.to_string(),
-                    admin_password,
-                    capacity,
-                })
-                .await?;
-            registry
-                .audit(AuditEntry {
-                    actor: output::cli_actor(),
-                    action: "server.add",
-                    tenant_id: None,
-                    ip: None,
-                    detail: json!({ "server_id": server.id, "name": server.name, "url": server.url }),
-                })
-                .await?;
+            let server = ops
+                .add_server(&caller, request)
+                .await
+                .map_err(error::ops(ADD_FLAGS))?;
             if flags.json {
-                output::json(&ServerView::from(&server));
+                output::json(&server);
             } else {
                 println!("registered server {} ({})", server.name, server.url);
             }
             Ok(())
         }
         ServersCommand::List(flags) => {
-            let servers = ctx.registry().await?.list_servers().await?;
-            let views: Vec<ServerView> = servers.iter().map(ServerView::from).collect();
+            let servers: Vec<ServerView> = ctx.operator().await?.list_servers(&caller).await?;
             if flags.json {
-                output::json(&views);
+                output::json(&servers);
             } else {
-                let rows: Vec<Vec<String>> = views
+                let rows: Vec<Vec<String>> = servers
                     .iter()
                     .map(|s| {
                         vec![
                             s.name.clone(),
                             s.url.clone(),
                             s.capacity.to_string(),
-                            s.state.clone(),
-                            s.secret_key_id.clone().unwrap_or_else(|| "-".into()),
+                            output::label(&s.state),
+                            output::or_dash(s.secret_key_id.as_deref()),
                         ]
                     })
                     .collect();
@@ -86,82 +81,4 @@ pub async fn run(ctx: &Context, cmd: ServersCommand) -> Result<(), CliError> {
             Ok(())
         }
     }
-}
-
-/// What operators see of a server: never the secret, only which key sealed it.
-#[derive(Serialize)]
-struct ServerView {
-    id: String,
-    name: String,
-    dialect: String,
-    url: String,
-    capacity: i32,
-    state: String,
-    has_secret: bool,
-    secret_key_id: Option<String>,
-}
-
-impl From<&db_server::Model> for ServerView {
-    fn from(s: &db_server::Model) -> Self {
-        use sea_orm::ActiveEnum;
-        Self {
-            id: s.id.to_string(),
-            name: s.name.clone(),
-            dialect: s.dialect.to_value(),
-            url: s.url.clone(),
-            capacity: s.capacity,
-            state: s.state.to_value(),
-            has_secret: s.admin_secret.is_some(),
-            secret_key_id: s.admin_secret_key_id.clone(),
-        }
-    }
-}
-
-/// Parses `--url`, refusing a password in it: the URL is stored as-is, so a password there
-/// would land in the master in plaintext.
-fn admin_url_without_password(raw: &str) -> Result<url::Url, CliError> {
-    let url = url::Url::parse(raw)
-        .map_err(|e| CliError::usage("--url", format!("not a valid URL ({e})")))?;
-    if !matches!(url.scheme(), "postgres" | "postgresql") {
-        return Err(CliError::usage(
-            "--url",
-            "must be postgres://ADMIN@HOST:PORT[/DB] (SQLite tenants need no server: they live under data_dir)",
-        ));
-    }
-    if url.password().is_some() {
-        return Err(CliError::usage(
-            "--url",
-            "must not contain a password: pass it on standard input with --password-stdin (it is stored encrypted)",
-        ));
-    }
-    if url.host_str().is_none_or(str::is_empty) || url.username().is_empty() {
-        return Err(CliError::usage(
-            "--url",
-            "needs an admin user and a host: postgres://ADMIN@HOST:PORT",
-        ));
-    }
-    Ok(url)
-}
-
-fn with_password(
-    url: &url::Url,
-    password: Option<&SecretString>,
-) -> Result<SecretString, CliError> {
-    let mut url = url.clone();
-    if let Some(password) = password {
-        url.set_password(Some(password.expose_secret()))
-            .map_err(|()| CliError::usage("--url", "cannot carry a password"))?;
-    }
-    Ok(SecretString::from(url.to_string()))
-}
-
-/// Connects as the server's admin — one attempt, given up after `postgres::CONNECT_TIMEOUT` — and checks
-/// it may create databases and roles. A failure names its cause (refused, timed out,
-/// authentication, missing database, DNS, TLS) and never includes the URL (it holds the password).
-pub async fn check_server(name: &str, url: &SecretString) -> Result<String, String> {
-    let backend = PostgresBackend::new(name, url).map_err(|e| e.to_string())?;
-    backend.check().await.map_err(|e| match e {
-        BackendError::Unreachable { message, .. } => format!("cannot connect: {message}"),
-        other => other.to_string(),
-    })
 }

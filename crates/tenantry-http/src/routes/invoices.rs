@@ -2,23 +2,31 @@
 //! minor units) and stored with them in one transaction; a client never sends it. Unit prices,
 //! line amounts and the total are each at most [`MAX_AMOUNT`](input::MAX_AMOUNT).
 
+mod model;
+
 use std::collections::HashMap;
 
 use actix_web::{HttpResponse, web};
 use chrono::NaiveDate;
 use sea_orm::{ActiveModelTrait, ConnectionTrait, EntityTrait, QueryOrder, Set, SqlErr};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tenantry_app::UserRole;
 use tenantry_app::entity::{invoice, invoice_line};
+use utoipa::OpenApi;
 
+use self::model::{InvoiceView, LineView, NewInvoice};
 use super::begin_write;
 use super::input;
+use super::json::JsonObject;
 use super::pagination::{Page, PageQuery, Paginated};
 use super::{line_field, lines_by_document};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
+use crate::openapi::{Conflict, InvalidInput, JsonBodyErrors, TenantErrors};
 use crate::tenant::TenantDb;
+
+#[derive(OpenApi)]
+#[openapi(paths(list, create, show))]
+pub struct Api;
 
 pub fn router(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -40,51 +48,6 @@ const AUTO_PREFIX: &str = "INV-";
 /// within `i128` before it is checked against `MAX_AMOUNT`.
 const MAX_QUANTITY: i64 = 1_000_000_000;
 
-#[derive(Debug, Serialize)]
-struct LineView {
-    description: String,
-    quantity: i64,
-    unit_price: i64,
-    /// `quantity * unit_price`.
-    amount: i64,
-}
-
-impl From<invoice_line::Model> for LineView {
-    fn from(l: invoice_line::Model) -> Self {
-        Self {
-            amount: l.quantity.saturating_mul(l.unit_price),
-            description: l.description,
-            quantity: l.quantity,
-            unit_price: l.unit_price,
-        }
-    }
-}
-
-#[derive(Debug, Serialize)]
-struct InvoiceView {
-    id: i64,
-    number: String,
-    customer_name: String,
-    date: NaiveDate,
-    due_date: NaiveDate,
-    total: i64,
-    lines: Vec<LineView>,
-}
-
-impl InvoiceView {
-    fn new(i: invoice::Model, lines: Vec<LineView>) -> Self {
-        Self {
-            id: i.id,
-            number: i.number,
-            customer_name: i.customer_name,
-            date: i.date,
-            due_date: i.due_date,
-            total: i.total,
-            lines,
-        }
-    }
-}
-
 async fn lines_of(
     db: &impl ConnectionTrait,
     invoices: &[i64],
@@ -100,6 +63,19 @@ async fn lines_of(
 }
 
 /// Newest first (by date, then by creation), each with its lines.
+#[utoipa::path(
+    get,
+    path = "/api/v1/invoices",
+    tag = "invoices",
+    operation_id = "list_invoices",
+    params(PageQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of invoices.", body = Paginated<InvoiceView>),
+        TenantErrors,
+        InvalidInput,
+    )
+)]
 async fn list(
     _user: AuthUser,
     db: TenantDb,
@@ -122,6 +98,18 @@ async fn list(
     Ok(HttpResponse::Ok().json(Paginated::new(data, page, total)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/invoices/{id}",
+    tag = "invoices",
+    operation_id = "get_invoice",
+    params(("id" = i64, Path, description = "The invoice's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The invoice.", body = InvoiceView),
+        TenantErrors,
+    )
+)]
 async fn show(_user: AuthUser, db: TenantDb, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let found = invoice::Entity::find_by_id(id.into_inner())
         .one(&*db)
@@ -132,30 +120,6 @@ async fn show(_user: AuthUser, db: TenantDb, id: web::Path<i64>) -> Result<HttpR
         .remove(&found.id)
         .unwrap_or_default();
     Ok(HttpResponse::Ok().json(InvoiceView::new(found, lines)))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewInvoice {
-    /// Generated (`INV-000042`) when absent.
-    number: Option<String>,
-    #[serde(alias = "customer")]
-    customer_name: Option<String>,
-    date: Option<String>,
-    /// Defaults to `date` (due on receipt).
-    due_date: Option<String>,
-    lines: Option<Vec<NewLine>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewLine {
-    description: Option<String>,
-    quantity: Option<Value>,
-    unit_price: Option<Value>,
-    /// Accepted only to be refused clearly: invoice lines are not linked to ledgers in this
-    /// schema, and silently dropping the link would mislead the client.
-    ledger_id: Option<Value>,
 }
 
 struct Draft {
@@ -309,10 +273,29 @@ impl NewInvoice {
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/invoices",
+    tag = "invoices",
+    operation_id = "create_invoice",
+    description = "Admins and accountants only. 409 when the number is taken.",
+    request_body = NewInvoice,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The new invoice.", body = InvoiceView,
+            links(
+                ("get" = (operation_id = "get_invoice", parameters(("id" = "$response.body#/id")))),
+            )
+        ),
+        Conflict,
+        TenantErrors,
+        JsonBodyErrors,
+    )
+)]
 async fn create(
     user: AuthUser,
     db: TenantDb,
-    body: web::Json<NewInvoice>,
+    body: JsonObject<NewInvoice>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(&[UserRole::Admin, UserRole::Accountant])?;
     let draft = body.into_inner().check()?;

@@ -1,17 +1,27 @@
 use actix_web::{HttpResponse, web};
+mod model;
+
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, Set, SqlErr,
 };
-use serde::{Deserialize, Deserializer, Serialize};
 use tenantry_app::entity::{ledger, voucher_line};
 use tenantry_app::{LedgerType, UserRole};
+use utoipa::OpenApi;
 
+pub use self::model::LedgerTypeDoc;
+use self::model::{LedgerPatch, LedgerView, NewLedger};
 use super::begin_write;
+use super::json::JsonObject;
 use super::pagination::{Page, PageQuery, Paginated};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
+use crate::openapi::{Conflict, InvalidInput, JsonBodyErrors, TenantErrors};
 use crate::tenant::TenantDb;
+
+#[derive(OpenApi)]
+#[openapi(paths(list, create, show, update, remove))]
+pub struct Api;
 
 pub fn router(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -37,28 +47,20 @@ fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
     }])
 }
 
-#[derive(Debug, Serialize)]
-pub struct LedgerView {
-    id: i64,
-    code: String,
-    name: String,
-    #[serde(rename = "type")]
-    ledger_type: LedgerType,
-    parent_id: Option<i64>,
-}
-
-impl From<ledger::Model> for LedgerView {
-    fn from(m: ledger::Model) -> Self {
-        Self {
-            id: m.id,
-            code: m.code,
-            name: m.name,
-            ledger_type: m.ledger_type,
-            parent_id: m.parent_id,
-        }
-    }
-}
-
+/// Every ledger, in code order.
+#[utoipa::path(
+    get,
+    path = "/api/v1/ledgers",
+    tag = "ledgers",
+    operation_id = "list_ledgers",
+    params(PageQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of ledgers.", body = Paginated<LedgerView>),
+        TenantErrors,
+        InvalidInput,
+    )
+)]
 async fn list(
     _user: AuthUser,
     db: TenantDb,
@@ -71,21 +73,24 @@ async fn list(
     Ok(HttpResponse::Ok().json(Paginated::new(data, page, total)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/ledgers/{id}",
+    tag = "ledgers",
+    operation_id = "get_ledger",
+    params(("id" = i64, Path, description = "The ledger's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The ledger.", body = LedgerView),
+        TenantErrors,
+    )
+)]
 async fn show(_user: AuthUser, db: TenantDb, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let found = ledger::Entity::find_by_id(id.into_inner())
         .one(&*db)
         .await?
         .ok_or(ApiError::NotFound)?;
     Ok(HttpResponse::Ok().json(LedgerView::from(found)))
-}
-
-#[derive(Debug, Deserialize)]
-pub struct NewLedger {
-    code: String,
-    name: String,
-    #[serde(rename = "type")]
-    ledger_type: String,
-    parent_id: Option<i64>,
 }
 
 const MAX_CODE: usize = 32;
@@ -157,10 +162,31 @@ async fn check_parent(
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/ledgers",
+    tag = "ledgers",
+    operation_id = "create_ledger",
+    description = "Admins and accountants only. 409 when the code is taken.",
+    request_body = NewLedger,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The new ledger.", body = LedgerView,
+            links(
+                ("get" = (operation_id = "get_ledger", parameters(("id" = "$response.body#/id")))),
+                ("update" = (operation_id = "update_ledger", parameters(("id" = "$response.body#/id")))),
+                ("delete" = (operation_id = "delete_ledger", parameters(("id" = "$response.body#/id")))),
+            )
+        ),
+        Conflict,
+        TenantErrors,
+        JsonBodyErrors,
+    )
+)]
 async fn create(
     user: AuthUser,
     db: TenantDb,
-    body: web::Json<NewLedger>,
+    body: JsonObject<NewLedger>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(&[UserRole::Admin, UserRole::Accountant])?;
     let code = body.code.trim().to_owned();
@@ -178,31 +204,26 @@ async fn create(
     Ok(HttpResponse::Created().json(LedgerView::from(created)))
 }
 
-/// `PATCH /ledgers/{id}`: only the name and the place in the chart change; the code and type
-/// are what postings and reports are read by.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LedgerPatch {
-    name: Option<String>,
-    /// Absent: unchanged; `null`: becomes a top-level ledger.
-    #[serde(default, deserialize_with = "present")]
-    parent_id: Option<Option<i64>>,
-}
-
-/// Tells a field sent as `null` (`Some(None)`) from one left out (`None`, via `default`).
-fn present<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(d).map(Some)
-}
-
+#[utoipa::path(
+    patch,
+    path = "/api/v1/ledgers/{id}",
+    tag = "ledgers",
+    operation_id = "update_ledger",
+    description = "Admins and accountants only.",
+    params(("id" = i64, Path, description = "The ledger's id.")),
+    request_body = LedgerPatch,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The ledger as changed.", body = LedgerView),
+        TenantErrors,
+        JsonBodyErrors,
+    )
+)]
 async fn update(
     user: AuthUser,
     db: TenantDb,
     id: web::Path<i64>,
-    body: web::Json<LedgerPatch>,
+    body: JsonObject<LedgerPatch>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(&[UserRole::Admin, UserRole::Accountant])?;
     let id = id.into_inner();
@@ -252,6 +273,21 @@ async fn update(
     Ok(HttpResponse::Ok().json(LedgerView::from(updated)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/ledgers/{id}",
+    tag = "ledgers",
+    operation_id = "delete_ledger",
+    description = "Admins and accountants only. Only a ledger nothing is posted to and that has \
+                   no sub-ledgers can be deleted (else 409).",
+    params(("id" = i64, Path, description = "The ledger's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+        Conflict,
+        TenantErrors,
+    )
+)]
 async fn remove(
     user: AuthUser,
     db: TenantDb,

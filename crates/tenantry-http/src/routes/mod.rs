@@ -2,9 +2,11 @@
 
 mod health;
 mod invoices;
+pub(crate) mod json;
 mod ledgers;
-mod pagination;
+pub(crate) mod pagination;
 mod reports;
+mod spec;
 mod users;
 mod vouchers;
 
@@ -18,10 +20,12 @@ use crate::tenant;
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .configure(spec::configure)
+        .configure(crate::admin::configure)
         .service(
             web::scope("/api/v1")
                 .wrap(from_fn(tenant::require_tenant))
-                .route("/auth/login", web::post().to(crate::auth::login))
+                .service(web::resource("/auth/login").route(web::post().to(crate::auth::login)))
                 .configure(ledgers::router)
                 .configure(users::router)
                 .configure(vouchers::router)

@@ -1,16 +1,29 @@
 use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait, QuerySelect, Select};
 use serde::{Deserialize, Serialize};
+use utoipa::IntoParams;
 
 use crate::error::{ApiError, FieldError};
+pub use crate::openapi::Paginated;
 
 pub const DEFAULT_LIMIT: u64 = 50;
 pub const MAX_LIMIT: u64 = 100;
 
 /// `?page&limit` as sent: strings, so a bad value is a 422 naming the field, not a bare 400.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// The page to return, from 1.
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1_000_000)]
     page: Option<String>,
+    /// Items per page (default 50).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
     limit: Option<String>,
+}
+
+impl PageQuery {
+    pub fn new(page: Option<String>, limit: Option<String>) -> Self {
+        Self { page, limit }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize)]
@@ -71,15 +84,6 @@ impl TryFrom<&PageQuery> for Page {
             Err(ApiError::Validation(errors))
         }
     }
-}
-
-/// `{data, page, limit, total}`.
-#[derive(Debug, Serialize)]
-pub struct Paginated<T> {
-    pub data: Vec<T>,
-    pub page: u64,
-    pub limit: u64,
-    pub total: u64,
 }
 
 impl<T> Paginated<T> {

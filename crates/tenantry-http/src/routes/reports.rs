@@ -6,14 +6,21 @@ use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait, DbBackend, FromQueryResult, Statement};
 use serde::{Deserialize, Serialize};
 use tenantry_app::LedgerType;
+use utoipa::{IntoParams, OpenApi, ToSchema};
 
 use super::input;
 use crate::auth::AuthUser;
 use crate::error::ApiError;
+use crate::openapi::{InvalidInput, TenantErrors, big_integer};
 use crate::tenant::TenantDb;
 
+#[derive(OpenApi)]
+#[openapi(paths(trial_balance))]
+pub struct Api;
+
 pub fn router(cfg: &mut web::ServiceConfig) {
-    cfg.route("/reports/trial-balance", web::get().to(trial_balance));
+    // A resource, so other methods are 405 with `Allow` (a bare route would be a 404).
+    cfg.service(web::resource("/reports/trial-balance").route(web::get().to(trial_balance)));
 }
 
 /// Every ledger with the sums of the posted voucher lines on it, in code order. Amounts are
@@ -61,28 +68,37 @@ fn joined(high: i64, low: i64) -> i128 {
     (i128::from(high) << 32) + i128::from(low)
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 struct LedgerBalance {
     id: i64,
     code: String,
     name: String,
     #[serde(rename = "type")]
+    #[schema(value_type = super::ledgers::LedgerTypeDoc)]
     ledger_type: LedgerType,
     parent_id: Option<i64>,
     /// Sums as JSON integers, which may exceed 64 bits.
+    #[schema(schema_with = big_integer)]
     debit: i128,
+    #[schema(schema_with = big_integer)]
     credit: i128,
     /// `debit - credit`: positive is a debit balance, negative a credit balance.
+    #[schema(schema_with = big_integer)]
     balance: i128,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = TrialBalanceTotals)]
 struct Totals {
+    #[schema(schema_with = big_integer)]
     debit: i128,
+    #[schema(schema_with = big_integer)]
     credit: i128,
 }
 
-#[derive(Debug, Serialize)]
+/// Every ledger with the sums of the posted voucher lines on it, in code order; amounts in
+/// minor units.
+#[derive(Debug, Serialize, ToSchema)]
 struct TrialBalance {
     /// The day the report is as of (inclusive), when asked for one.
     as_of: Option<NaiveDate>,
@@ -91,12 +107,27 @@ struct TrialBalance {
     totals: Totals,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct TrialBalanceQuery {
     /// `YYYY-MM-DD`: only vouchers dated on or before it.
+    #[param(value_type = Option<String>, format = Date)]
     as_of: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/trial-balance",
+    tag = "reports",
+    operation_id = "trial_balance",
+    params(TrialBalanceQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The trial balance.", body = TrialBalance),
+        TenantErrors,
+        InvalidInput,
+    )
+)]
 async fn trial_balance(
     _user: AuthUser,
     db: TenantDb,

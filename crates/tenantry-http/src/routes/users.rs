@@ -5,25 +5,33 @@
 //! Hashes are never returned or logged. The tenant always keeps at least one active admin:
 //! demoting, disabling or deleting the last one is a 409.
 
+mod model;
+
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
-use sea_orm::prelude::DateTimeUtc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
     QueryOrder, QuerySelect, Set, SqlErr,
 };
 use secrecy::{ExposeSecret as _, SecretString};
-use serde::{Deserialize, Serialize};
 use tenantry_app::UserRole;
 use tenantry_app::entity::{user, voucher};
 use tenantry_core::Email;
+use utoipa::OpenApi;
 
+use self::model::{NewUser, UserPatch, UserView};
 use super::begin_write;
 use super::input;
+use super::json::JsonObject;
 use super::pagination::{Page, PageQuery, Paginated};
 use crate::AppState;
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
+use crate::openapi::{Conflict, InvalidInput, JsonBodyErrors, TenantErrors};
 use crate::tenant::{TenantDb, app_state};
+
+#[derive(OpenApi)]
+#[openapi(paths(list, create, show, update, remove))]
+pub struct Api;
 
 pub fn router(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -41,37 +49,24 @@ pub fn router(cfg: &mut web::ServiceConfig) {
 
 const MAX_NAME: usize = 200;
 
-/// A user as the API shows it: never the password hash.
-#[derive(Debug, Serialize)]
-pub struct UserView {
-    id: i64,
-    email: String,
-    name: String,
-    role: UserRole,
-    /// `false` once disabled: the user can no longer log in.
-    active: bool,
-    created_at: DateTimeUtc,
-    disabled_at: Option<DateTimeUtc>,
-}
-
-impl From<user::Model> for UserView {
-    fn from(m: user::Model) -> Self {
-        Self {
-            id: m.id,
-            email: m.email,
-            name: m.name,
-            role: m.role,
-            active: m.disabled_at.is_none(),
-            created_at: m.created_at,
-            disabled_at: m.disabled_at,
-        }
-    }
-}
-
 fn is_active_admin(u: &user::Model) -> bool {
     u.role == UserRole::Admin && u.disabled_at.is_none()
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/users",
+    tag = "users",
+    operation_id = "list_users",
+    description = "Admins only. In id order.",
+    params(PageQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of users.", body = Paginated<UserView>),
+        TenantErrors,
+        InvalidInput,
+    )
+)]
 async fn list(
     user: AuthUser,
     db: TenantDb,
@@ -85,6 +80,19 @@ async fn list(
     Ok(HttpResponse::Ok().json(Paginated::new(data, page, total)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    operation_id = "get_user",
+    description = "Admins only.",
+    params(("id" = i64, Path, description = "The user's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user.", body = UserView),
+        TenantErrors,
+    )
+)]
 async fn show(user: AuthUser, db: TenantDb, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     user.require(&[UserRole::Admin])?;
     let found = user::Entity::find_by_id(id.into_inner())
@@ -128,18 +136,31 @@ async fn hash(req: &HttpRequest, password: SecretString) -> Result<String, ApiEr
         .map_err(crate::throttle::checker_error)
 }
 
-#[derive(Debug, Deserialize)]
-pub struct NewUser {
-    email: Option<String>,
-    name: Option<String>,
-    password: Option<SecretString>,
-    role: Option<String>,
-}
-
+#[utoipa::path(
+    post,
+    path = "/api/v1/users",
+    tag = "users",
+    operation_id = "create_user",
+    description = "Admins only. 409 when the email is taken.",
+    request_body = NewUser,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The new user.", body = UserView,
+            links(
+                ("get" = (operation_id = "get_user", parameters(("id" = "$response.body#/id")))),
+                ("update" = (operation_id = "update_user", parameters(("id" = "$response.body#/id")))),
+                ("delete" = (operation_id = "delete_user", parameters(("id" = "$response.body#/id")))),
+            )
+        ),
+        Conflict,
+        TenantErrors,
+        JsonBodyErrors,
+    )
+)]
 async fn create(
     req: HttpRequest,
     user: AuthUser,
-    body: web::Json<NewUser>,
+    body: JsonObject<NewUser>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(&[UserRole::Admin])?;
     let NewUser {
@@ -183,17 +204,6 @@ async fn create(
     Ok(HttpResponse::Created().json(UserView::from(created)))
 }
 
-/// `PATCH /users/{id}`: name, role, active (`false` disables the user, `true` enables them
-/// again) and a password reset. The email is the login name and stays.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct UserPatch {
-    name: Option<String>,
-    role: Option<String>,
-    active: Option<bool>,
-    password: Option<SecretString>,
-}
-
 /// Locks the active admins' rows until the transaction ends (PostgreSQL), so two concurrent
 /// demotions cannot each see the other admin still in place and leave none. On SQLite the
 /// immediate transaction already serialises writers.
@@ -218,11 +228,28 @@ fn last_admin(u: &user::Model, action: &str) -> ApiError {
     ))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    operation_id = "update_user",
+    description = "Admins only. A new role, password or status ends the user's sessions. 409 \
+                   when it would leave the tenant without an active admin.",
+    params(("id" = i64, Path, description = "The user's id.")),
+    request_body = UserPatch,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user as changed.", body = UserView),
+        Conflict,
+        TenantErrors,
+        JsonBodyErrors,
+    )
+)]
 async fn update(
     req: HttpRequest,
     user: AuthUser,
     id: web::Path<i64>,
-    body: web::Json<UserPatch>,
+    body: JsonObject<UserPatch>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(&[UserRole::Admin])?;
     let UserPatch {
@@ -293,6 +320,21 @@ async fn update(
 
 /// Deletes a user who never wrote anything; one who authored vouchers stays known as their
 /// author and can only be disabled (`PATCH {"active": false}`).
+#[utoipa::path(
+    delete,
+    path = "/api/v1/users/{id}",
+    tag = "users",
+    operation_id = "delete_user",
+    description = "Admins only. 409 for the last active admin, and for a user who authored \
+                   vouchers (disable them instead).",
+    params(("id" = i64, Path, description = "The user's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+        Conflict,
+        TenantErrors,
+    )
+)]
 async fn remove(
     state: web::Data<AppState>,
     user: AuthUser,

@@ -6,27 +6,34 @@
 //! [`MAX_AMOUNT`](input::MAX_AMOUNT), known ledgers, debits = credits), then the voucher and its
 //! lines are written in one transaction.
 
+mod model;
+
 use std::collections::{BTreeSet, HashMap};
 
 use actix_web::{HttpResponse, web};
 use chrono::NaiveDate;
-use sea_orm::prelude::DateTimeUtc;
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, Set, SqlErr,
 };
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use tenantry_app::UserRole;
 use tenantry_app::entity::{ledger, voucher, voucher_line};
+use utoipa::OpenApi;
 
+use self::model::{LineView, NewVoucher, VoucherView};
 use super::begin_write;
 use super::input::{self, minor_units};
+use super::json::JsonObject;
 use super::pagination::{Page, PageQuery, Paginated};
 use super::{line_field, lines_by_document};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
+use crate::openapi::{Conflict, InvalidInput, JsonBodyErrors, TenantErrors};
 use crate::tenant::TenantDb;
+
+#[derive(OpenApi)]
+#[openapi(paths(list, create, show))]
+pub struct Api;
 
 pub fn router(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -41,52 +48,6 @@ const MIN_LINES: usize = 2;
 const MAX_LINES: usize = 200;
 const MAX_NARRATION: usize = 1000;
 const AMOUNT: &str = "a whole, non-negative number of minor units (cents), e.g. 1250 for 12.50";
-
-#[derive(Debug, Serialize)]
-struct LineView {
-    ledger_id: i64,
-    debit: i64,
-    credit: i64,
-}
-
-#[derive(Debug, Serialize)]
-struct VoucherView {
-    id: i64,
-    /// `JV-000042`, given at posting.
-    number: String,
-    date: NaiveDate,
-    narration: String,
-    posted_at: Option<DateTimeUtc>,
-    created_by: Option<i64>,
-    /// The sum of the debits (= the sum of the credits).
-    total: i64,
-    lines: Vec<LineView>,
-}
-
-impl VoucherView {
-    fn new(v: voucher::Model, lines: Vec<LineView>) -> Self {
-        Self {
-            id: v.id,
-            number: v.number,
-            date: v.date,
-            narration: v.narration,
-            posted_at: v.posted_at,
-            created_by: v.created_by,
-            total: lines.iter().map(|l| l.debit).sum(),
-            lines,
-        }
-    }
-}
-
-impl From<voucher_line::Model> for LineView {
-    fn from(l: voucher_line::Model) -> Self {
-        Self {
-            ledger_id: l.ledger_id,
-            debit: l.debit,
-            credit: l.credit,
-        }
-    }
-}
 
 /// The lines of `vouchers`, in the order they were written.
 async fn lines_of(
@@ -104,6 +65,19 @@ async fn lines_of(
 }
 
 /// Newest first (by date, then by posting order), each with its lines.
+#[utoipa::path(
+    get,
+    path = "/api/v1/vouchers",
+    tag = "vouchers",
+    operation_id = "list_vouchers",
+    params(PageQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of vouchers.", body = Paginated<VoucherView>),
+        TenantErrors,
+        InvalidInput,
+    )
+)]
 async fn list(
     _user: AuthUser,
     db: TenantDb,
@@ -126,6 +100,18 @@ async fn list(
     Ok(HttpResponse::Ok().json(Paginated::new(data, page, total)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/vouchers/{id}",
+    tag = "vouchers",
+    operation_id = "get_voucher",
+    params(("id" = i64, Path, description = "The voucher's id.")),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The voucher.", body = VoucherView),
+        TenantErrors,
+    )
+)]
 async fn show(_user: AuthUser, db: TenantDb, id: web::Path<i64>) -> Result<HttpResponse, ApiError> {
     let found = voucher::Entity::find_by_id(id.into_inner())
         .one(&*db)
@@ -136,25 +122,6 @@ async fn show(_user: AuthUser, db: TenantDb, id: web::Path<i64>) -> Result<HttpR
         .remove(&found.id)
         .unwrap_or_default();
     Ok(HttpResponse::Ok().json(VoucherView::new(found, lines)))
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewVoucher {
-    /// `YYYY-MM-DD`.
-    date: Option<String>,
-    narration: Option<String>,
-    lines: Option<Vec<NewLine>>,
-}
-
-/// Raw JSON values, so that a wrong value is reported on its own field (`lines[2].debit`)
-/// instead of failing the whole body.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NewLine {
-    ledger_id: Option<Value>,
-    debit: Option<Value>,
-    credit: Option<Value>,
 }
 
 /// One checked line.
@@ -304,10 +271,30 @@ async fn check_ledgers(
     Ok(())
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/vouchers",
+    tag = "vouchers",
+    operation_id = "create_voucher",
+    description = "Admins and accountants only. Posted whole or not at all. 409 when a ledger \
+                   or the poster is removed while posting.",
+    request_body = NewVoucher,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "The posted voucher.", body = VoucherView,
+            links(
+                ("get" = (operation_id = "get_voucher", parameters(("id" = "$response.body#/id")))),
+            )
+        ),
+        Conflict,
+        TenantErrors,
+        JsonBodyErrors,
+    )
+)]
 async fn create(
     user: AuthUser,
     db: TenantDb,
-    body: web::Json<NewVoucher>,
+    body: JsonObject<NewVoucher>,
 ) -> Result<HttpResponse, ApiError> {
     user.require(&[UserRole::Admin, UserRole::Accountant])?;
     let mut errors = Vec::new();

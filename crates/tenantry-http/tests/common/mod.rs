@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test file uses part of this harness
 
+pub mod admin;
+
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 
@@ -13,8 +15,7 @@ use tenantry_core::vault::{KeyRing, Vault, hash_password};
 use tenantry_core::{Email, ServerName, Subdomain};
 use tenantry_http::Application;
 use tenantry_provision::{CreateTenant, Provisioner, Step};
-use tenantry_registry::entity::tenant;
-use tenantry_registry::{NewServer, Registry, ServerDialect};
+use tenantry_registry::{Actor, NewServer, Registry, ServerDialect};
 use tenantry_test_utils::{Dialect, TestDb, pg_admin_url};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -33,7 +34,7 @@ impl TestApp {
         Self::spawn_with(dialect, |_| {}).await
     }
 
-    pub async fn create(&self, subdomain: &str) -> tenant::Model {
+    pub async fn create(&self, subdomain: &str) -> tenantry_registry::Tenant {
         self.provisioner
             .create(request(subdomain))
             .await
@@ -49,9 +50,9 @@ impl TestApp {
     }
 
     /// A token for the tenant's seeded admin (user 1), minted as the server would.
-    pub fn token(&self, tenant: &tenant::Model) -> String {
+    pub fn token(&self, tenant: &tenantry_registry::Tenant) -> String {
         tenantry_http::auth::TokenKeys::from_vault(self.registry.vault())
-            .issue(tenant.id.into(), 1, tenantry_app::UserRole::Admin, 0)
+            .issue(tenant.id, 1, tenantry_app::UserRole::Admin, 0)
             .unwrap()
     }
 
@@ -130,11 +131,14 @@ pub fn request(subdomain: &str) -> CreateTenant {
     CreateTenant {
         subdomain: Subdomain::parse(subdomain, &[]).unwrap(),
         name: format!("{subdomain} Ltd"),
-        plan: "standard".into(),
+        plan: tenantry_core::PlanId::parse("standard").unwrap(),
         admin_email: Email::parse(&format!("admin@{subdomain}.example")).unwrap(),
         admin_password_hash: admin_hash(),
         server: None,
-        actor: "test".into(),
+        origin: Actor::Cli {
+            user: "test".into(),
+        }
+        .into(),
     }
 }
 
@@ -241,7 +245,7 @@ impl TestApp {
     }
 
     /// A tenant on the named server.
-    pub async fn create_on(&self, subdomain: &str, server: &str) -> tenant::Model {
+    pub async fn create_on(&self, subdomain: &str, server: &str) -> tenantry_registry::Tenant {
         let mut create = request(subdomain);
         create.server = Some(ServerName::parse(server).unwrap());
         self.provisioner
@@ -260,13 +264,20 @@ pub async fn register_test_server(registry: &Registry) {
 /// Registers server `name` at the cluster `url` names (its database part is dropped).
 async fn add_pg_server(registry: &Registry, name: &str, url: &str) {
     registry
-        .add_server(NewServer {
-            name: ServerName::parse(name).unwrap(),
-            dialect: ServerDialect::Postgres,
-            url: url.rsplit_once('/').unwrap().0.to_owned(),
-            admin_password: None,
-            capacity: 10_000,
-        })
+        .add_server(
+            NewServer {
+                name: ServerName::parse(name).unwrap(),
+                dialect: ServerDialect::Postgres,
+                url: url.rsplit_once('/').unwrap().0.to_owned(),
+                admin_password: None,
+                capacity: 10_000,
+            },
+            tenantry_registry::Origin::from(tenantry_registry::Actor::System).entry(
+                "server.add",
+                None,
+                serde_json::json!({}),
+            ),
+        )
         .await
         .unwrap();
 }

@@ -12,8 +12,7 @@ use tenantry_core::vault::{KeyRing, Vault, hash_password};
 use tenantry_core::{Email, ServerName, Subdomain};
 use tenantry_provision::reconcile::Drift;
 use tenantry_provision::{CreateTenant, Provisioner};
-use tenantry_registry::entity::tenant;
-use tenantry_registry::{NewServer, Registry, ServerDialect};
+use tenantry_registry::{Actor, NewServer, Registry, ServerDialect, Tenant};
 use tenantry_test_utils::{Dialect, TestDb, pg_admin, pg_admin_url};
 
 pub const SERVER: &str = "pg-test";
@@ -57,13 +56,20 @@ impl Env {
         if backend == Dialect::Postgres {
             let url = pg_admin_url();
             registry
-                .add_server(NewServer {
-                    name: ServerName::parse(SERVER).unwrap(),
-                    dialect: ServerDialect::Postgres,
-                    url: url.rsplit_once('/').unwrap().0.to_owned(),
-                    admin_password: None,
-                    capacity: 10_000,
-                })
+                .add_server(
+                    NewServer {
+                        name: ServerName::parse(SERVER).unwrap(),
+                        dialect: ServerDialect::Postgres,
+                        url: url.rsplit_once('/').unwrap().0.to_owned(),
+                        admin_password: None,
+                        capacity: 10_000,
+                    },
+                    tenantry_registry::Origin::from(tenantry_registry::Actor::System).entry(
+                        "server.add",
+                        None,
+                        serde_json::json!({}),
+                    ),
+                )
                 .await
                 .unwrap();
         }
@@ -78,7 +84,7 @@ impl Env {
         Provisioner::new(self.registry.clone(), self.master.dir())
     }
 
-    pub async fn create(&self, p: &Provisioner, subdomain: &str) -> tenant::Model {
+    pub async fn create(&self, p: &Provisioner, subdomain: &str) -> Tenant {
         p.create(request(subdomain))
             .await
             .unwrap_or_else(|e| panic!("create {subdomain}: {e}"))
@@ -131,11 +137,14 @@ pub fn request(subdomain: &str) -> CreateTenant {
     CreateTenant {
         subdomain: Subdomain::parse(subdomain, &[]).unwrap(),
         name: format!("{subdomain} Ltd"),
-        plan: "standard".into(),
+        plan: tenantry_core::PlanId::parse("standard").unwrap(),
         admin_email: Email::parse(&format!("admin@{subdomain}.example")).unwrap(),
         admin_password_hash: admin_hash(),
         server: None,
-        actor: "test".into(),
+        origin: Actor::Cli {
+            user: "test".into(),
+        }
+        .into(),
     }
 }
 

@@ -16,6 +16,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub last_login_at: Option<DateTimeUtc>,
     pub disabled_at: Option<DateTimeUtc>,
+    /// Bumped to end every session of this admin; a session carries the version it began with.
+    pub session_version: i32,
 }
 
 impl std::fmt::Debug for Model {
@@ -29,6 +31,7 @@ impl std::fmt::Debug for Model {
             created_at,
             last_login_at,
             disabled_at,
+            session_version,
         } = self;
         f.debug_struct("Model")
             .field("id", id)
@@ -38,6 +41,7 @@ impl std::fmt::Debug for Model {
             .field("created_at", created_at)
             .field("last_login_at", last_login_at)
             .field("disabled_at", disabled_at)
+            .field("session_version", session_version)
             .finish()
     }
 }
@@ -62,6 +66,7 @@ mod tests {
             created_at: chrono::Utc::now(),
             last_login_at: None,
             disabled_at: None,
+            session_version: 1,
         };
         for shown in [format!("{admin:?}"), format!("{admin:#?}")] {
             assert!(!shown.contains("dGhlLWhhc2gtaXRzZWxm"), "{shown}");

@@ -1,11 +1,15 @@
 //! sea-orm entities of the master registry, one module per table (schema: `migrations-master/`).
+//! Private to the registry: other crates get the domain types of `model` and friends.
 
 pub mod admin;
 pub mod api_token;
 pub mod audit_log;
+// No repository reads or writes backups yet (`tenant.backup` operations will).
+#[allow(dead_code)]
 pub mod backup;
 pub mod db_server;
 pub mod enums;
+pub mod idempotency_key;
 pub mod operation;
 pub mod plan;
 pub mod registry_change;

@@ -17,6 +17,10 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub finished_at: Option<DateTimeUtc>,
+    pub progress_done: Option<i32>,
+    pub progress_total: Option<i32>,
+    /// Who started it (an `Actor`'s text); `None` on rows older than master migration V4.
+    pub actor: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -8,6 +8,8 @@ pub struct Model {
     pub name: String,
     pub max_connections: i32,
     pub storage_limit_mb: i64,
+    pub max_users: i32,
+    pub requests_per_minute: i32,
     pub features: Json,
     pub created_at: DateTimeUtc,
 }
