@@ -163,6 +163,8 @@ async fn a_dead_tenant_database_is_a_fast_503_and_its_neighbour_keeps_its_pace()
         s.pool.acquire_timeout_ms = ACQUIRE_TIMEOUT.as_millis() as u64;
     })
     .await;
+    // The neighbour's pace is measured, not its plan's request quota.
+    common::lift_request_quotas(&app.registry).await;
     let proxy = ChaosProxy::start(pg_addr()).await;
     app.add_pg_server_at("pg-chaos", proxy.addr()).await;
     let client = |tenant: &tenantry_registry::Tenant| Client {

@@ -311,3 +311,14 @@ where
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// Lifts every plan's request quota (tests that measure throughput or push load through one
+/// tenant, not the quota). Takes effect for tenants loaded into a directory afterwards.
+pub async fn lift_request_quotas(registry: &Registry) {
+    sea_orm::ConnectionTrait::execute_unprepared(
+        registry.connection(),
+        "UPDATE plans SET requests_per_minute = 1000000000",
+    )
+    .await
+    .unwrap();
+}
