@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use tenantry_core::TenantRef;
-use tenantry_registry::{OperationKind, OperationState, Origin, Tenant, TenantStatus};
+use tenantry_registry::{AuditEntry, OperationKind, OperationState, Origin, Tenant, TenantStatus};
 
 use crate::backend::{DatabaseBackend, Login, TenantDatabase};
 use crate::fleet::{FleetOutcome, TenantMigration};
@@ -44,17 +44,12 @@ impl Provisioner {
         let id = tenant.id;
         let kind = OperationKind::TenantSuspend;
         self.exclusively(kind, &tenant, &allowed, origin, async |tenant| {
+            let detail = json!({ "subdomain": tenant.subdomain, "reason": reason });
+            let audit = origin.entry(kind.as_str(), Some(id), detail);
             self.registry
-                .set_tenant_status(id, TenantStatus::Suspended, Some(reason.to_owned()))
+                .set_tenant_status(id, TenantStatus::Suspended, Some(reason.to_owned()), audit)
                 .await?;
-            self.apply_login(tenant, Login::Refused).await?;
-            self.audit(
-                origin,
-                kind,
-                tenant,
-                json!({ "subdomain": tenant.subdomain, "reason": reason }),
-            )
-            .await
+            self.apply_login(tenant, Login::Refused).await
         })
         .await?;
         Ok(self.registry.find_tenant(&id.into()).await?)
@@ -76,16 +71,12 @@ impl Provisioner {
         let kind = OperationKind::TenantReactivate;
         self.exclusively(kind, &tenant, &allowed, origin, async |tenant| {
             self.apply_login(tenant, Login::Allowed).await?;
+            let detail = json!({ "subdomain": tenant.subdomain });
+            let audit = origin.entry(kind.as_str(), Some(id), detail);
             self.registry
-                .set_tenant_status(id, TenantStatus::Active, None)
+                .set_tenant_status(id, TenantStatus::Active, None, audit)
                 .await?;
-            self.audit(
-                origin,
-                kind,
-                tenant,
-                json!({ "subdomain": tenant.subdomain }),
-            )
-            .await
+            Ok(())
         })
         .await?;
         let tenant = self.registry.find_tenant(&id.into()).await?;
@@ -128,14 +119,8 @@ impl Provisioner {
         let id = tenant.id;
         let kind = OperationKind::TenantDelete;
         self.exclusively(kind, &tenant, &allowed, origin, async |tenant| {
-            self.finish_delete(tenant).await?;
-            self.audit(
-                origin,
-                kind,
-                tenant,
-                json!({ "subdomain": tenant.subdomain, "db_name": tenant.db_name }),
-            )
-            .await
+            let audit = origin.entry(kind.as_str(), Some(id), deletion_detail(tenant));
+            self.finish_delete(tenant, audit).await
         })
         .await?;
         Ok(self.registry.tenant(id).await?.unwrap_or(tenant))
@@ -181,8 +166,13 @@ impl Provisioner {
         result
     }
 
-    /// The idempotent body of a deletion, shared with `reconcile`.
-    pub(crate) async fn finish_delete(&self, tenant: &Tenant) -> Result<(), ProvisionError> {
+    /// The idempotent body of a deletion, shared with `reconcile`. `audit` is written with the
+    /// tombstone, in its transaction.
+    pub(crate) async fn finish_delete(
+        &self,
+        tenant: &Tenant,
+        audit: AuditEntry,
+    ) -> Result<(), ProvisionError> {
         let backend = self.backend(tenant.server).await?;
         let db = Self::tenant_database(tenant)?;
         if let Err(e) = backend.set_login(&db, Login::Refused).await {
@@ -195,7 +185,7 @@ impl Provisioner {
         backend.drop_database(&db).await?;
         backend.drop_role(&db).await?;
         self.registry
-            .set_tenant_status(tenant.id, TenantStatus::Deleted, None)
+            .set_tenant_status(tenant.id, TenantStatus::Deleted, None, audit)
             .await?;
         Ok(())
     }
@@ -211,19 +201,11 @@ impl Provisioner {
             .await?;
         Ok(())
     }
+}
 
-    async fn audit(
-        &self,
-        origin: &Origin,
-        kind: OperationKind,
-        tenant: &Tenant,
-        detail: serde_json::Value,
-    ) -> Result<(), ProvisionError> {
-        self.registry
-            .audit(origin.entry(kind.as_str(), Some(tenant.id), detail))
-            .await?;
-        Ok(())
-    }
+/// What a deletion's audit row names: the subdomain and the dropped database.
+pub(crate) fn deletion_detail(tenant: &Tenant) -> serde_json::Value {
+    json!({ "subdomain": tenant.subdomain, "db_name": tenant.db_name })
 }
 
 async fn role_exists(

@@ -10,12 +10,16 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use serde::Serialize;
+use serde_json::json;
 use tenantry_core::DbServerId;
-use tenantry_registry::{Operation, OperationKind, OperationState, Tenant, TenantStatus};
+use tenantry_registry::{
+    Actor, Operation, OperationKind, OperationState, Origin, Tenant, TenantStatus,
+};
 use uuid::Uuid;
 
 use crate::backend::Login;
 use crate::create::CreateParams;
+use crate::heartbeat::{HEARTBEAT_INTERVAL, Heartbeat};
 use crate::{ProvisionError, Provisioner};
 
 #[derive(Debug, Default, Serialize)]
@@ -38,6 +42,8 @@ pub struct Resolution {
 pub enum Outcome {
     RolledBack,
     Completed,
+    /// Stopped part way, with what was done kept: ended as failed, to be run again.
+    Interrupted,
     /// Could not be resolved now (e.g. server unreachable); left running for the next attempt.
     Failed(String),
 }
@@ -83,10 +89,28 @@ impl Provisioner {
         stale_after: Duration,
         scope: DriftScope,
     ) -> Result<ReconcileReport, ProvisionError> {
+        Ok(ReconcileReport {
+            operations: self.resolve_interrupted(stale_after).await?,
+            drift: self.drift(scope).await?,
+        })
+    }
+
+    /// Finishes or rolls back every operation idle for `stale_after`: abandoned by a process
+    /// that died (a live one beats every few seconds). Cheap when there is none (one indexed
+    /// query), so `serve` runs it every few seconds. Each operation is claimed first, so
+    /// processes running this at once never resolve the same one twice.
+    pub async fn resolve_interrupted(
+        &self,
+        stale_after: Duration,
+    ) -> Result<Vec<Resolution>, ProvisionError> {
         let cutoff = chrono::Utc::now()
             - chrono::Duration::from_std(stale_after).unwrap_or(chrono::Duration::zero());
-        let mut report = ReconcileReport::default();
+        let mut resolved = Vec::new();
         for op in self.registry.stale_operations(cutoff).await? {
+            if !self.registry.claim_stale_operation(op.id, cutoff).await? {
+                continue;
+            }
+            let _heartbeat = Heartbeat::start(self.registry.clone(), op.id, HEARTBEAT_INTERVAL);
             let subdomain = op
                 .params
                 .get("subdomain")
@@ -103,15 +127,14 @@ impl Provisioner {
                 }
             };
             tracing::info!(operation = %op.id, kind = %op.kind, ?outcome, "reconciled interrupted operation");
-            report.operations.push(Resolution {
+            resolved.push(Resolution {
                 operation: op.id,
                 kind: op.kind,
                 subdomain,
                 outcome,
             });
         }
-        report.drift = self.drift(scope).await?;
-        Ok(report)
+        Ok(resolved)
     }
 
     async fn resolve(&self, op: &Operation) -> Result<Outcome, ProvisionError> {
@@ -144,7 +167,17 @@ impl Provisioner {
                     .as_ref()
                     .filter(|t| t.status != TenantStatus::Deleted)
                 {
-                    self.finish_delete(tenant).await?;
+                    // The interrupted delete wrote no audit row (it is written with the
+                    // tombstone), so this one records who asked and that reconcile finished it.
+                    let mut detail = crate::lifecycle::deletion_detail(tenant);
+                    detail["operation"] = json!(op.id);
+                    detail["requested_by"] = json!(op.actor);
+                    let audit = Origin::from(Actor::System).entry(
+                        OperationKind::TenantDelete.as_str(),
+                        Some(tenant.id),
+                        detail,
+                    );
+                    self.finish_delete(tenant, audit).await?;
                 }
                 Outcome::Completed
             }
@@ -166,15 +199,23 @@ impl Provisioner {
             // its session. The registry's version is refreshed by the next migrate; until then
             // the schema drift check reports any difference.
             OperationKind::TenantMigrate => Outcome::RolledBack,
+            // Each tenant migrated in its own operation; what was done stays done, and running
+            // the fleet migration again resumes with the rest.
+            OperationKind::FleetMigrate => Outcome::Interrupted,
             other => Outcome::Failed(format!("reconcile cannot resolve a {other} operation")),
         };
         let state = match &outcome {
             Outcome::RolledBack => OperationState::RolledBack,
             Outcome::Completed => OperationState::Succeeded,
+            Outcome::Interrupted => OperationState::Failed,
             Outcome::Failed(_) => return Ok(outcome),
         };
+        let note = match outcome {
+            Outcome::Interrupted => "interrupted by a crash; run it again to finish",
+            _ => "resolved by reconcile",
+        };
         self.registry
-            .finish_operation(op.id, state, Some("resolved by reconcile".into()))
+            .finish_operation(op.id, state, Some(note.into()))
             .await?;
         Ok(outcome)
     }

@@ -8,9 +8,10 @@ use std::time::Duration;
 use tenantry_core::Subdomain;
 
 use common::{Env, drift_about};
+use serde_json::json;
 use tenantry_provision::reconcile::{Drift, DriftScope, Outcome};
 use tenantry_provision::{ProvisionError, Step};
-use tenantry_registry::{Actor, OperationState, RegistryError, TenantStatus};
+use tenantry_registry::{Actor, OperationState, Origin, RegistryError, TenantStatus};
 use tenantry_test_utils::Dialect;
 
 #[tokio::test]
@@ -187,7 +188,12 @@ async fn reconcile_never_undoes_a_creation_that_completed() {
         );
         let done = env.registry.find_tenant(&"done".into()).await.unwrap();
         env.registry
-            .set_tenant_status(done.id, TenantStatus::Suspended, Some("unpaid".into()))
+            .set_tenant_status(
+                done.id,
+                TenantStatus::Suspended,
+                Some("unpaid".into()),
+                Origin::from(Actor::System).entry("tenant.suspend", Some(done.id), json!({})),
+            )
             .await
             .unwrap();
         if let Some(role) = &done.db_user {

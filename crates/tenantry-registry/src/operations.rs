@@ -247,6 +247,23 @@ impl Registry {
         Ok(())
     }
 
+    /// Takes an abandoned operation for resolving: moves its heartbeat only if it is still
+    /// running and idle since `before`. `false` → another process took it first (or it moved).
+    pub async fn claim_stale_operation(
+        &self,
+        id: Uuid,
+        before: DateTime<Utc>,
+    ) -> Result<bool, RegistryError> {
+        let claimed = operation::Entity::update_many()
+            .col_expr(operation::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(operation::Column::Id.eq(id))
+            .filter(operation::Column::State.eq(OperationState::Running))
+            .filter(operation::Column::UpdatedAt.lte(before))
+            .exec(&self.db)
+            .await?;
+        Ok(claimed.rows_affected == 1)
+    }
+
     /// Running operations whose last heartbeat is older than `before` — abandoned by a process
     /// that died (or still running elsewhere, if `before` is too recent). An operation of a kind
     /// this build does not know (recorded by a newer release, which alone can resolve it) is

@@ -10,7 +10,9 @@ use tenantry_core::vault::{SealedSecret, SecretContext};
 
 use crate::changes::{ChangeKind, record};
 use crate::entity::tenant;
-use crate::{Actor, Operation, OperationKind, Registry, RegistryError, Tenant, TenantStatus};
+use crate::{
+    Actor, AuditEntry, Operation, OperationKind, Registry, RegistryError, Tenant, TenantStatus,
+};
 
 /// The vault context of a tenant role's password: bound to the tenant row and the field.
 pub fn db_secret_context(id: TenantId) -> SecretContext {
@@ -170,12 +172,15 @@ impl Registry {
             .await?)
     }
 
-    /// Sets status and reason (the reason is cleared when `None`).
+    /// Sets status and reason (the reason is cleared when `None`) and writes `audit`, in one
+    /// transaction: the change and its audit row commit together or not at all. Unknown tenant
+    /// → `NotFound` (and no audit row).
     pub async fn set_tenant_status(
         &self,
         id: TenantId,
         status: TenantStatus,
         reason: Option<String>,
+        audit: AuditEntry,
     ) -> Result<(), RegistryError> {
         let now = Utc::now();
         let mut update = tenant::Entity::update_many()
@@ -202,6 +207,7 @@ impl Registry {
         } else {
             ChangeKind::Status
         };
+        crate::audit::insert(&txn, audit).await?;
         record(&txn, id, None, kind).await?;
         txn.commit().await?;
         Ok(())
@@ -231,7 +237,7 @@ impl Registry {
         &self,
         id: TenantId,
         schema_version: Option<i32>,
-        audit: crate::AuditEntry,
+        audit: AuditEntry,
     ) -> Result<(), RegistryError> {
         let txn = self.db.begin().await?;
         let activated = tenant::Entity::update_many()

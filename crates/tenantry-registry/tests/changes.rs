@@ -113,9 +113,10 @@ async fn each_mutation_records_one_change_naming_its_tenant() {
             registry.reserve_tenant(new_tenant("acme")).await,
             Err(RegistryError::Conflict { .. })
         ));
+        let missing = TenantId::new();
         assert!(matches!(
             registry
-                .set_tenant_status(TenantId::new(), TenantStatus::Active, None)
+                .set_tenant_status(missing, TenantStatus::Active, None, audit(missing))
                 .await,
             Err(RegistryError::NotFound { .. })
         ));
@@ -127,7 +128,7 @@ async fn each_mutation_records_one_change_naming_its_tenant() {
             expect(&registry, dialect, &mut last, recorded).await;
         }
         registry
-            .set_tenant_status(a, TenantStatus::Suspended, Some("unpaid".into()))
+            .set_tenant_status(a, TenantStatus::Suspended, Some("unpaid".into()), audit(a))
             .await
             .unwrap();
         expect(&registry, dialect, &mut last, &[(a, Status)]).await;
@@ -146,7 +147,7 @@ async fn each_mutation_records_one_change_naming_its_tenant() {
         assert_eq!(plan[0].user, None, "{dialect:?}");
 
         registry
-            .set_tenant_status(a, TenantStatus::Deleted, None)
+            .set_tenant_status(a, TenantStatus::Deleted, None, audit(a))
             .await
             .unwrap();
         expect(&registry, dialect, &mut last, &[(a, Deleted)]).await;
@@ -238,7 +239,7 @@ async fn the_directory_lists_live_tenants_with_verified_domains_only() {
                 .unwrap();
         }
         registry
-            .set_tenant_status(gone, TenantStatus::Deleted, None)
+            .set_tenant_status(gone, TenantStatus::Deleted, None, audit(gone))
             .await
             .unwrap();
 
@@ -299,7 +300,7 @@ async fn concurrent_changes_are_seen_in_order_exactly_once() {
                 for round in 0..ROUNDS {
                     let status = [TenantStatus::Active, TenantStatus::Suspended][round % 2];
                     registry
-                        .set_tenant_status(tenant, status, None)
+                        .set_tenant_status(tenant, status, None, audit(tenant))
                         .await
                         .unwrap();
                 }

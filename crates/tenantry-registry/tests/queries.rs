@@ -127,11 +127,21 @@ async fn search_filters_by_status_and_plan() {
         let b = add(&registry, "beta", "Beta", "premium").await;
         add(&registry, "gamma", "Gamma", "premium").await;
         registry
-            .set_tenant_status(a.id, TenantStatus::Suspended, Some("unpaid".into()))
+            .set_tenant_status(
+                a.id,
+                TenantStatus::Suspended,
+                Some("unpaid".into()),
+                entry(cli(), "tenant.suspend", Some(a.id)),
+            )
             .await
             .unwrap();
         registry
-            .set_tenant_status(b.id, TenantStatus::Deleted, None)
+            .set_tenant_status(
+                b.id,
+                TenantStatus::Deleted,
+                None,
+                entry(cli(), "tenant.delete", Some(b.id)),
+            )
             .await
             .unwrap();
 
@@ -257,7 +267,12 @@ async fn tenants_are_found_by_id_or_live_subdomain() {
         assert_eq!(by_id, by_name);
         assert_eq!(by_id.plan, plan("free"));
         registry
-            .set_tenant_status(acme.id, TenantStatus::Deleted, None)
+            .set_tenant_status(
+                acme.id,
+                TenantStatus::Deleted,
+                None,
+                entry(cli(), "tenant.delete", Some(acme.id)),
+            )
             .await
             .unwrap();
         let gone = registry
@@ -607,7 +622,12 @@ async fn update_tenant_writes_one_audit_row_and_one_change() {
             .await;
         assert!(matches!(nobody, Err(RegistryError::NotFound { .. })));
         registry
-            .set_tenant_status(acme.id, TenantStatus::Deleted, None)
+            .set_tenant_status(
+                acme.id,
+                TenantStatus::Deleted,
+                None,
+                entry(cli(), "tenant.delete", Some(acme.id)),
+            )
             .await
             .unwrap();
         changes_since(&mut last).await;
@@ -618,7 +638,8 @@ async fn update_tenant_writes_one_audit_row_and_one_change() {
             matches!(deleted, Err(RegistryError::NotFound { .. })),
             "{dialect:?}"
         );
-        assert_eq!(audit_rows().await, 2, "{dialect:?}");
+        // The deletion's own row, and none for the refused edit.
+        assert_eq!(audit_rows().await, 3, "{dialect:?}");
         assert!(changes_since(&mut last).await.is_empty(), "{dialect:?}");
         let row = registry.tenant(acme.id).await.unwrap().unwrap();
         assert_eq!(row.plan, plan("premium"));

@@ -32,6 +32,10 @@ pub async fn run(
                     println!("rolled back {} of {what} ({})", r.kind, r.operation)
                 }
                 Outcome::Completed => println!("completed {} of {what} ({})", r.kind, r.operation),
+                Outcome::Interrupted => println!(
+                    "ended interrupted {} ({}) as failed: run it again to finish",
+                    r.kind, r.operation
+                ),
                 Outcome::Failed(e) => println!(
                     "FAILED to resolve {} of {what} ({}): {e}",
                     r.kind, r.operation

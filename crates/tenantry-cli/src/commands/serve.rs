@@ -9,14 +9,20 @@ use tenantry_core::settings::DatabaseUrl;
 use tenantry_http::Application;
 use tenantry_ops::{Caller, NewAdmin, Operator};
 use tenantry_provision::Provisioner;
-use tenantry_provision::reconcile::{DriftScope, Outcome};
+use tenantry_provision::reconcile::{DriftScope, Outcome, Resolution};
 use tenantry_registry::AdminRole;
 
 use crate::context::{Context, KeyPolicy, operator};
 use crate::error::CliError;
 
-/// Operations untouched this long are taken as interrupted by a crash and resolved at start.
+/// Operations untouched this long are taken as interrupted by a crash (a live one beats every
+/// few seconds) and resolved: at start, then every [`RESOLVE_EVERY`] while serving.
 const RECONCILE_STALE_AFTER: Duration = Duration::from_secs(30);
+
+/// How often a running `serve` looks for interrupted operations: a crash (of this process's
+/// predecessor, or of another process on the same master) is resolved within
+/// `RECONCILE_STALE_AFTER + RESOLVE_EVERY`.
+const RESOLVE_EVERY: Duration = Duration::from_secs(10);
 
 /// The first operator of an embedded-default install.
 const FIRST_ADMIN_EMAIL: &str = "admin@tenantry.localhost";
@@ -39,13 +45,14 @@ pub async fn run(ctx: &Context) -> Result<(), CliError> {
             .with_reserved_subdomains(settings.tenants.reserved_subdomains.clone()),
     );
     if embedded {
-        ensure_first_admin(&operator(provisioner.clone())?).await?;
+        ensure_first_admin(&operator(provisioner.clone(), settings)?).await?;
     }
     reconcile(&provisioner).await;
 
-    let app = Application::build(settings, Arc::new(registry), provisioner).map_err(|e| {
-        CliError::Failed(format!("cannot listen on {}: {e}", settings.server.listen))
-    })?;
+    let app =
+        Application::build(settings, Arc::new(registry), provisioner.clone()).map_err(|e| {
+            CliError::Failed(format!("cannot listen on {}: {e}", settings.server.listen))
+        })?;
     let ip = settings.server.listen.ip();
     let port = app.port();
     println!(
@@ -53,9 +60,10 @@ pub async fn run(ctx: &Context) -> Result<(), CliError> {
         settings.server.base_domain
     );
     tracing::info!(%ip, port, "serving");
-    app.run_until_stopped()
-        .await
-        .map_err(|e| CliError::Failed(format!("server stopped: {e}")))?;
+    let resolver = tokio::spawn(resolve_interrupted_while_serving(provisioner.clone()));
+    let served = app.run_until_stopped().await;
+    resolver.abort();
+    served.map_err(|e| CliError::Failed(format!("server stopped: {e}")))?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -69,17 +77,7 @@ async fn reconcile(provisioner: &Provisioner) {
         .await
     {
         Ok(report) => {
-            for r in &report.operations {
-                let subdomain = r.subdomain.as_deref().unwrap_or("-");
-                match &r.outcome {
-                    Outcome::Failed(error) => {
-                        tracing::warn!(operation = %r.operation, kind = %r.kind, subdomain, error = %error, "could not resolve interrupted operation")
-                    }
-                    outcome => {
-                        tracing::info!(operation = %r.operation, kind = %r.kind, subdomain, ?outcome, "resolved interrupted operation")
-                    }
-                }
-            }
+            log_resolutions(&report.operations);
             for d in &report.drift {
                 let finding = serde_json::to_string(d).unwrap_or_default();
                 tracing::warn!(%finding, "drift between the registry and the database servers");
@@ -91,6 +89,35 @@ async fn reconcile(provisioner: &Provisioner) {
             );
         }
         Err(e) => tracing::warn!(error = %e, "reconcile at start failed; serving anyway"),
+    }
+}
+
+/// Resolves operations abandoned since start (a create killed just before this process started
+/// was still too young for the reconcile at start), for as long as the server runs.
+async fn resolve_interrupted_while_serving(provisioner: Arc<Provisioner>) {
+    let mut tick = tokio::time::interval(RESOLVE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await; // immediate: the reconcile at start just ran
+    loop {
+        tick.tick().await;
+        match provisioner.resolve_interrupted(RECONCILE_STALE_AFTER).await {
+            Ok(resolved) => log_resolutions(&resolved),
+            Err(e) => tracing::warn!(error = %e, "could not look for interrupted operations"),
+        }
+    }
+}
+
+fn log_resolutions(resolved: &[Resolution]) {
+    for r in resolved {
+        let subdomain = r.subdomain.as_deref().unwrap_or("-");
+        match &r.outcome {
+            Outcome::Failed(error) => {
+                tracing::warn!(operation = %r.operation, kind = %r.kind, subdomain, error = %error, "could not resolve interrupted operation")
+            }
+            outcome => {
+                tracing::info!(operation = %r.operation, kind = %r.kind, subdomain, ?outcome, "resolved interrupted operation")
+            }
+        }
     }
 }
 
