@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test file uses a different part of this harness
 
+pub mod serve;
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
