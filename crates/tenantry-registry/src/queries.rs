@@ -168,6 +168,10 @@ impl Registry {
         let total = filtered.clone().count(&self.db).await?;
         let mut select = filtered;
         if let Some(cursor) = query.after {
+            // The bound on `created_at` alone lets PostgreSQL start the (created_at, id) index
+            // scan at the cursor: the OR below is only a filter, and without the bound each page
+            // re-read the index from the start (a walk through 10,000 tenants: ~8,000 rows a page).
+            select = select.filter(tenant::Column::CreatedAt.gte(cursor.created_at));
             select = select.filter(
                 Condition::any()
                     .add(tenant::Column::CreatedAt.gt(cursor.created_at))
