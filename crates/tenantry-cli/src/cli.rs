@@ -127,6 +127,42 @@ pub enum TenantsCommand {
         #[command(flatten)]
         output: JsonFlag,
     },
+    /// A tenant's custom domains: they route once a DNS TXT record proves control of them.
+    #[command(subcommand)]
+    Domains(DomainsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DomainsCommand {
+    /// List a tenant's custom domains, verified or pending.
+    List {
+        /// The tenant (subdomain or id).
+        tenant: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Claim a domain for a tenant, pending: prints the TXT record to publish before `verify`.
+    Add {
+        tenant: String,
+        /// A domain outside the base domain, e.g. books.acme.com.
+        domain: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Look the domain's TXT record up in DNS; when it matches, the domain routes to the tenant.
+    Verify {
+        tenant: String,
+        domain: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Remove a domain: it stops routing within a second.
+    Remove {
+        tenant: String,
+        domain: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use tenantry_core::Settings;
 use tenantry_core::settings::{DatabaseUrl, KeySource, MASTER_KEY_ENV};
 use tenantry_core::vault::{KeyRing, PasswordChecker, Vault};
-use tenantry_ops::{JobLimits, Operator};
+use tenantry_ops::{DomainRules, JobLimits, Operator};
 use tenantry_provision::{Provisioner, Step};
 use tenantry_registry::Registry;
 
@@ -126,18 +126,19 @@ impl Context {
     /// The operator service over this installation: every tenant, server, admin and token
     /// command goes through it (with [`tenantry_ops::Caller::cli`]).
     pub async fn operator(&self) -> Result<Operator, CliError> {
-        operator(Arc::new(self.provisioner().await?))
+        operator(Arc::new(self.provisioner().await?), &self.settings)
     }
 }
 
 /// The operator service over `provisioner`, with a small password checker: one command hashes
 /// one password at most.
-pub fn operator(provisioner: Arc<Provisioner>) -> Result<Operator, CliError> {
+pub fn operator(provisioner: Arc<Provisioner>, settings: &Settings) -> Result<Operator, CliError> {
     let passwords = PasswordChecker::new(1, 4)
         .map_err(|e| CliError::Failed(format!("cannot start the password checker: {e}")))?;
     Ok(Operator::new(
         provisioner,
         Arc::new(passwords),
         JobLimits::default(),
+        DomainRules::new(&settings.server.base_domain, settings.domains.clone()),
     ))
 }

@@ -49,7 +49,12 @@ impl CliError {
                 OpsError::Invalid { .. } | OpsError::Confirmation { .. } => 2,
                 OpsError::Conflict { .. } | OpsError::Busy { .. } | OpsError::InvalidState(_) => 3,
                 OpsError::NotFound { .. } => 4,
-                OpsError::Forbidden(_) | OpsError::Stopping | OpsError::Failed(_) => 1,
+                OpsError::Forbidden(_)
+                | OpsError::Stopping
+                | OpsError::DomainUnverified { .. }
+                | OpsError::DnsTimeout { .. }
+                | OpsError::DnsFailed { .. }
+                | OpsError::Failed(_) => 1,
             },
             Self::Failed(_) | Self::Provision(_) => 1,
         }

@@ -11,6 +11,9 @@ use config::{Config, Environment, File, FileFormat};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+mod domains;
+pub use domains::DomainSettings;
+
 /// Environment variable holding the master key ring (base64 keys, current first).
 pub const MASTER_KEY_ENV: &str = "TENANTRY_MASTER_KEY";
 /// Environment variable naming the settings file (same as `--config`).
@@ -48,6 +51,7 @@ pub struct Settings {
     pub log: LogSettings,
     pub tenants: TenantSettings,
     pub registry: RegistrySettings,
+    pub domains: DomainSettings,
     /// The file the settings came from, if any (`None` = embedded default + environment).
     pub file: Option<PathBuf>,
 }
@@ -213,6 +217,7 @@ struct Raw {
     log: RawLog,
     tenants: RawTenants,
     registry: RawRegistry,
+    domains: domains::RawDomains,
 }
 
 #[derive(Deserialize)]
@@ -325,7 +330,9 @@ impl Settings {
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, SettingsError> {
         let env: std::collections::HashMap<String, String> = env.into_iter().collect();
-        let mut builder = Config::builder().add_source(File::from_str(DEFAULTS, FileFormat::Toml));
+        let mut builder = Config::builder()
+            .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
+            .add_source(File::from_str(domains::DEFAULTS, FileFormat::Toml));
         if let Some(path) = file {
             if !path.is_file() {
                 return Err(SettingsError::File {
@@ -341,6 +348,7 @@ impl Settings {
                 .list_separator(",")
                 .with_list_parse_key("tenants.reserved_subdomains")
                 .with_list_parse_key("server.trusted_proxies")
+                .with_list_parse_key("domains.nameservers")
                 .try_parsing(true)
                 .source(Some(env.clone().into_iter().collect())),
         );
@@ -445,6 +453,8 @@ impl Settings {
             n => n,
         };
 
+        let domains = DomainSettings::validate(raw.domains)?;
+
         let master_key_file = raw
             .security
             .master_key_file
@@ -482,6 +492,7 @@ impl Settings {
                 poll_interval_ms: raw.registry.poll_interval_ms,
                 max_stale_secs: raw.registry.max_stale_secs,
             },
+            domains,
             log: LogSettings {
                 format,
                 level: raw.log.level,

@@ -89,6 +89,9 @@ pub enum ApiError {
     Forbidden,
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// The tenant's plan does not allow this (e.g. more users than it includes).
+    #[error("{0}")]
+    PlanLimit(String),
     /// The resource exists, but its state does not allow the action (admin API).
     #[error("{0}")]
     InvalidState(String),
@@ -99,6 +102,15 @@ pub enum ApiError {
     IdempotencyMismatch,
     #[error("a request with this Idempotency-Key is still being answered; retry shortly")]
     IdempotencyInFlight,
+    /// A custom domain's TXT challenge was not found in DNS (admin API); names the record.
+    #[error("{0}")]
+    DomainUnverified(String),
+    /// DNS did not answer a domain verification in time (admin API).
+    #[error("{0}")]
+    DnsTimeout(String),
+    /// DNS answered a domain verification with an error, or could not be asked (admin API).
+    #[error("{0}")]
+    DnsUnavailable(String),
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -136,7 +148,11 @@ impl ApiError {
             Self::InvalidState(_) => "invalid_state",
             Self::OperationInProgress(_) => "operation_in_progress",
             Self::IdempotencyMismatch => "idempotency_key_reused",
+            Self::PlanLimit(_) => "plan_limit_reached",
             Self::IdempotencyInFlight => "idempotency_key_in_use",
+            Self::DomainUnverified(_) => "domain_unverified",
+            Self::DnsTimeout(_) => "dns_timeout",
+            Self::DnsUnavailable(_) => "dns_unavailable",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -149,6 +165,7 @@ impl ApiError {
             }
             Self::RegistryUnavailable => Some(2),
             Self::OperationInProgress(_) | Self::IdempotencyInFlight => Some(1),
+            Self::DnsTimeout(_) | Self::DnsUnavailable(_) => Some(5),
             Self::Busy { retry_after } | Self::TooManyRequests { retry_after } => {
                 Some((*retry_after).max(1))
             }
@@ -190,6 +207,9 @@ impl From<tenantry_ops::OpsError> for ApiError {
             OpsError::Busy { .. } | OpsError::Stopping => Self::Busy { retry_after: 1 },
             OpsError::InvalidState(message) => Self::InvalidState(message),
             e @ OpsError::Confirmation { .. } => Self::BadRequest(e.to_string()),
+            e @ OpsError::DomainUnverified { .. } => Self::DomainUnverified(e.to_string()),
+            e @ OpsError::DnsTimeout { .. } => Self::DnsTimeout(e.to_string()),
+            e @ OpsError::DnsFailed { .. } => Self::DnsUnavailable(e.to_string()),
             OpsError::Forbidden(_) => Self::Forbidden,
             OpsError::Failed(cause) if master_unreachable(cause.as_ref()) => {
                 tracing::warn!(error = %error_chain(cause.as_ref()), "master registry unavailable");
@@ -279,14 +299,18 @@ impl ResponseError for ApiError {
                 StatusCode::BAD_REQUEST
             }
             Self::TenantNotFound | Self::NotFound => StatusCode::NOT_FOUND,
-            Self::TenantSuspended | Self::WrongTenant | Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::TenantSuspended | Self::WrongTenant | Self::Forbidden | Self::PlanLimit(_) => {
+                StatusCode::FORBIDDEN
+            }
             Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::TenantProvisioning
             | Self::TenantUnavailable
             | Self::DatabaseBusy { .. }
             | Self::DatabaseUnavailable { .. }
             | Self::RegistryUnavailable
+            | Self::DnsUnavailable(_)
             | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::DnsTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -295,7 +319,8 @@ impl ResponseError for ApiError {
             Self::Conflict(_)
             | Self::InvalidState(_)
             | Self::OperationInProgress(_)
-            | Self::IdempotencyInFlight => StatusCode::CONFLICT,
+            | Self::IdempotencyInFlight
+            | Self::DomainUnverified(_) => StatusCode::CONFLICT,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

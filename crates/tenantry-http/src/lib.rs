@@ -63,6 +63,8 @@ pub struct AppState {
     /// The operator service, behind the admin API.
     pub ops: tenantry_ops::Operator,
     pub admin_keys: admin::AdminKeys,
+    /// Admin requests waiting on an operation (`Prefer: wait`), bounded.
+    pub waits: admin::operation::Waits,
     pub login_throttle: Arc<throttle::LoginThrottle>,
     pub proxies: client_ip::TrustedProxies,
 }
@@ -116,6 +118,7 @@ impl Application {
             provisioner.clone(),
             passwords.clone(),
             tenantry_ops::JobLimits::default(),
+            tenantry_ops::DomainRules::new(&settings.server.base_domain, settings.domains.clone()),
         );
         let admin_keys = admin::AdminKeys::from_vault(registry.vault());
         let login_throttle = Arc::new(throttle::LoginThrottle::new(
@@ -129,6 +132,7 @@ impl Application {
             passwords,
             ops,
             admin_keys,
+            waits: admin::operation::Waits::default(),
             login_throttle,
             proxies: client_ip::TrustedProxies::new(settings.server.trusted_proxies.clone()),
             registry,

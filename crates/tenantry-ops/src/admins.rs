@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::json;
 use tenantry_core::vault::{CheckerError, random_password};
 use tenantry_core::{AdminId, Email};
-use tenantry_registry::{Admin, AdminRole};
+use tenantry_registry::{Actor, Admin, AdminPatch, AdminRole};
 
 use crate::{Caller, Operator, OpsError, Permission};
 
@@ -52,19 +52,8 @@ impl Operator {
     ) -> Result<(AdminView, Option<SecretString>), OpsError> {
         caller.require(Permission::Admins)?;
         let email = Email::parse(&new.email).map_err(|e| OpsError::invalid("email", e))?;
-        let (password, generated) = match new.password {
-            Some(p) => {
-                tenantry_core::password::check(p.expose_secret())
-                    .map_err(|e| OpsError::invalid("password", e))?;
-                (p, false)
-            }
-            None => (random_password(), true),
-        };
-        let hash = self
-            .passwords()
-            .hash(password.clone())
-            .await
-            .map_err(checker_error)?;
+        let (password, generated, hash) =
+            self.password_or_generated(new.password, "password").await?;
         let detail = json!({ "email": email.as_str(), "role": new.role });
         let admin = self
             .registry()
@@ -112,6 +101,105 @@ impl Operator {
             Err(e) => return Err(checker_error(e)),
         };
         Ok(found.filter(|_| verified))
+    }
+}
+
+impl Operator {
+    /// A new account's password: `given` once it passes the password rules (else `Invalid` on
+    /// `field`), or a generated one-time password. With whether it was generated, and its
+    /// argon2id hash, computed on the password checker's threads.
+    pub(crate) async fn password_or_generated(
+        &self,
+        given: Option<SecretString>,
+        field: &str,
+    ) -> Result<(SecretString, bool, String), OpsError> {
+        let (password, generated) = match given {
+            Some(p) => {
+                tenantry_core::password::check(p.expose_secret())
+                    .map_err(|e| OpsError::invalid(field, e))?;
+                (p, false)
+            }
+            None => (random_password(), true),
+        };
+        let hash = self
+            .passwords()
+            .hash(password.clone())
+            .await
+            .map_err(checker_error)?;
+        Ok((password, generated, hash))
+    }
+}
+
+/// Changes to an operator; `None` leaves a field as it is. Any of them ends the operator's
+/// sessions at once.
+#[derive(Debug, Default)]
+pub struct AdminChanges {
+    pub role: Option<AdminRole>,
+    pub disabled: Option<bool>,
+    /// A new password (the password rules apply), set by an owner.
+    pub password: Option<SecretString>,
+}
+
+impl Operator {
+    /// Changes an operator's role, disables or re-enables them, or sets a new password (owners
+    /// only). The last active owner can be neither demoted nor disabled.
+    pub async fn update_admin(
+        &self,
+        caller: &Caller,
+        id: AdminId,
+        changes: AdminChanges,
+    ) -> Result<AdminView, OpsError> {
+        caller.require(Permission::Admins)?;
+        let password_changed = changes.password.is_some();
+        let password_hash = match changes.password {
+            Some(p) => Some(self.password_or_generated(Some(p), "password").await?.2),
+            None => None,
+        };
+        let detail = json!({
+            "admin_id": id,
+            "role": changes.role,
+            "disabled": changes.disabled,
+            "password_changed": password_changed,
+        });
+        let patch = AdminPatch {
+            role: changes.role,
+            disabled: changes.disabled,
+            password_hash,
+        };
+        let audit = caller.audit("admin.update", None, detail);
+        let admin = self.registry().update_admin(id, patch, audit).await?;
+        Ok(AdminView::from(&admin))
+    }
+
+    /// A signed-in operator changes their own password, giving the current one. Ends their
+    /// other sessions (and this one: they sign in again). Only for a signed-in operator: an API
+    /// token has no password.
+    pub async fn change_own_password(
+        &self,
+        caller: &Caller,
+        current: SecretString,
+        new: SecretString,
+    ) -> Result<(), OpsError> {
+        let Actor::Admin { email } = &caller.origin.actor else {
+            return Err(OpsError::InvalidState(
+                "only a signed-in operator has a password to change".into(),
+            ));
+        };
+        let admin = self
+            .verify_admin_login(email.as_str(), current)
+            .await?
+            .ok_or_else(|| OpsError::invalid("current_password", "is not your password"))?;
+        let (_, _, hash) = self
+            .password_or_generated(Some(new), "new_password")
+            .await?;
+        let patch = AdminPatch {
+            password_hash: Some(hash),
+            ..AdminPatch::default()
+        };
+        let detail = json!({ "admin_id": admin.id, "password_changed": true });
+        let audit = caller.audit("admin.password", None, detail);
+        self.registry().update_admin(admin.id, patch, audit).await?;
+        Ok(())
     }
 }
 

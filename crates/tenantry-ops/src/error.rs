@@ -24,6 +24,25 @@ pub enum OpsError {
     Forbidden(Permission),
     #[error("the server is stopping")]
     Stopping,
+    /// A custom domain's challenge is not (yet) in DNS: none at its name, or other values only.
+    #[error(
+        "domain {domain} is not verified: publish a TXT record {record} with the value \
+         {expected:?} (found {}); DNS changes can take a while to spread, then retry",
+        found_text(*found)
+    )]
+    DomainUnverified {
+        domain: String,
+        record: String,
+        expected: String,
+        /// TXT values found at `record` (none of them the expected one).
+        found: usize,
+    },
+    /// DNS did not answer within `domains.lookup_timeout_ms`.
+    #[error("the DNS lookup of {name} timed out after {after_ms} ms; retry later")]
+    DnsTimeout { name: String, after_ms: u64 },
+    /// The resolver answered with an error (SERVFAIL, REFUSED) or could not be asked.
+    #[error("the DNS lookup of {name} failed: {reason}; retry later")]
+    DnsFailed { name: String, reason: String },
     #[error("{0}")]
     Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -43,6 +62,7 @@ impl From<RegistryError> for OpsError {
             RegistryError::NotFound { what } => Self::NotFound { what },
             RegistryError::Conflict { what } => Self::Conflict { what },
             RegistryError::Busy { what } => Self::Busy { what },
+            RegistryError::Refused { reason } => Self::InvalidState(reason),
             RegistryError::Invalid { what } => Self::Invalid {
                 field: what,
                 message: "not valid".into(),
@@ -62,5 +82,13 @@ impl From<ProvisionError> for OpsError {
             ProvisionError::Confirmation { given, .. } => Self::Confirmation { given },
             e => Self::Failed(Box::new(e)),
         }
+    }
+}
+
+fn found_text(found: usize) -> String {
+    match found {
+        0 => "no TXT record there".into(),
+        1 => "1 TXT record there, with another value".into(),
+        n => format!("{n} TXT records there, none with this value"),
     }
 }

@@ -8,8 +8,11 @@
 
 mod admins;
 mod caller;
+mod dns;
+mod domains;
 mod error;
 mod fleet;
+mod health;
 mod jobs;
 mod records;
 mod servers;
@@ -24,11 +27,13 @@ use tenantry_core::vault::PasswordChecker;
 use tenantry_provision::Provisioner;
 use tenantry_registry::Registry;
 
-pub use admins::{AdminView, NewAdmin};
+pub use admins::{AdminChanges, AdminView, NewAdmin};
 pub use caller::{Caller, Permission, allows};
+pub use domains::{DomainRules, DomainView, Verification};
 pub use error::OpsError;
+pub use health::TenantHealth;
 pub use jobs::{Done, Jobs, Submitted};
-pub use records::{FleetStats, TenantHealth};
+pub use records::FleetStats;
 pub use servers::{NewServerRequest, ServerView, check_server};
 pub use tenants::{CreatedTenant, NewTenantRequest, PreparedTenant, TenantChanges, TenantList};
 pub use tokens::{IssuedToken, TOKEN_PREFIX, TokenView};
@@ -62,6 +67,8 @@ struct Inner {
     provisioner: Arc<Provisioner>,
     passwords: Arc<PasswordChecker>,
     jobs: Jobs,
+    domains: DomainRules,
+    health: health::Probes,
 }
 
 impl Operator {
@@ -69,12 +76,15 @@ impl Operator {
         provisioner: Arc<Provisioner>,
         passwords: Arc<PasswordChecker>,
         limits: JobLimits,
+        domains: DomainRules,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 provisioner,
                 passwords,
                 jobs: Jobs::new(limits.workers, limits.queue),
+                domains,
+                health: health::Probes::default(),
             }),
         }
     }
@@ -90,6 +100,11 @@ impl Operator {
     /// The password checker (argon2id on a fixed set of threads) logins go through.
     pub fn passwords(&self) -> &PasswordChecker {
         &self.inner.passwords
+    }
+
+    /// The base domain and `[domains]` settings custom domains are checked against.
+    pub fn domain_rules(&self) -> &DomainRules {
+        &self.inner.domains
     }
 
     /// Runs a long action on the bounded worker set (see [`Jobs::submit`]).

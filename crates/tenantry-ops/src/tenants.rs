@@ -1,8 +1,7 @@
 //! Tenants: views, and every lifecycle action on them.
 
-use secrecy::{ExposeSecret as _, SecretString};
+use secrecy::SecretString;
 use serde_json::json;
-use tenantry_core::vault::random_password;
 use tenantry_core::{Email, PlanId, ServerName, Subdomain, TenantRef};
 use tenantry_provision::fleet::{FleetOptions, FleetReport, TenantMigration};
 use tenantry_provision::{CreateTenant, Reactivated};
@@ -183,19 +182,9 @@ impl Operator {
             .as_deref()
             .map(|s| ServerName::parse(s).map_err(|e| OpsError::invalid("server", e)))
             .transpose()?;
-        let (password, one_time) = match req.admin_password {
-            Some(p) => {
-                tenantry_core::password::check(p.expose_secret())
-                    .map_err(|e| OpsError::invalid("admin_password", e))?;
-                (p, false)
-            }
-            None => (random_password(), true),
-        };
-        let hash = self
-            .passwords()
-            .hash(password.clone())
-            .await
-            .map_err(crate::admins::checker_error)?;
+        let (password, one_time, hash) = self
+            .password_or_generated(req.admin_password, "admin_password")
+            .await?;
         Ok(PreparedTenant {
             create: CreateTenant {
                 subdomain,

@@ -21,6 +21,9 @@ pub enum RegistryError {
     Busy { what: String },
     #[error("invalid {what}")]
     Invalid { what: String },
+    /// The change is well-formed but the current state does not allow it.
+    #[error("{reason}")]
+    Refused { reason: String },
     #[error("a secret in the master could not be opened: {0}")]
     Vault(#[from] VaultError),
     #[error("master database error: {0}")]

@@ -23,12 +23,18 @@ pub enum IdempotencyClaim {
     New,
     /// The same request already finished: answer with its response instead of running it again.
     Replay { status: u16, body: String },
-    /// The same request is still running (or its process died before completing it; the claim
-    /// then lapses at its expiry).
+    /// The same request is still running (or its process died before completing it: the claim
+    /// then lapses [`IN_FLIGHT_LEASE`] after it was made).
     InFlight,
     /// The key was used for a different request.
     Mismatch,
 }
+
+/// How long an open (not completed) claim holds its key. A request that has not completed its
+/// key by then is taken as lost (its process died, or completing failed), and a retry claims the
+/// key afresh — rather than finding it in flight for the key's whole lifetime. Well beyond any
+/// admin request's own deadline (a wait for an operation is at most 60 s).
+pub const IN_FLIGHT_LEASE: Duration = Duration::from_secs(10 * 60);
 
 /// A claim whose row vanished between the conflict and the read (released or pruned) is retried
 /// this many times before giving up.
@@ -74,9 +80,12 @@ impl Registry {
                 created_at: Set(now),
                 expires_at: Set(expires_at),
             };
-            // Inserted, or replaced an expired claim: either way the key is ours. A live row is
-            // left alone (the update's WHERE is false), and PostgreSQL re-checks that WHERE
-            // against a row a concurrent claim just wrote, so only one claim can win.
+            // Inserted, or replaced an expired claim or a lapsed open one: either way the key is
+            // ours. A live row is left alone (the update's WHERE is false), and PostgreSQL
+            // re-checks that WHERE against a row a concurrent claim just wrote, so only one claim
+            // can win.
+            let lapsed = now - chrono::Duration::from_std(IN_FLIGHT_LEASE).unwrap_or_default();
+            let table = idempotency_key::Entity;
             let mut on_conflict = OnConflict::columns([Column::Scope, Column::Key]);
             on_conflict
                 .update_columns([
@@ -86,7 +95,13 @@ impl Registry {
                     Column::CreatedAt,
                     Column::ExpiresAt,
                 ])
-                .action_and_where(Expr::col((idempotency_key::Entity, Column::ExpiresAt)).lte(now));
+                .action_and_where(
+                    Expr::col((table, Column::ExpiresAt))
+                        .lte(now)
+                        .or(Expr::col((table, Column::Status))
+                            .is_null()
+                            .and(Expr::col((table, Column::CreatedAt)).lte(lapsed))),
+                );
             let claimed = idempotency_key::Entity::insert(row)
                 .on_conflict(on_conflict)
                 .exec_without_returning(&self.db)

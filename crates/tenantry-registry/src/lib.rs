@@ -7,6 +7,7 @@
 //! master only ever holds ciphertext. Mutations that caches in other processes depend on also
 //! append to the change feed in the same transaction (`changes`).
 
+mod admin_update;
 mod admins;
 mod audit;
 mod changes;
@@ -33,13 +34,15 @@ use tenantry_core::settings::DatabaseUrl;
 use tenantry_core::vault::Vault;
 use tenantry_migrate::MigrationSource;
 
+pub use admin_update::AdminPatch;
 pub use audit::{Actor, AuditEntry, AuditPage, AuditQuery, AuditRecord, Origin};
 pub use changes::{
     CHANGE_CHANNEL, Change, ChangeBatch, ChangeKind, ChangeListener, DirectoryEntry,
 };
+pub use domains::NewDomain;
 pub use entity::enums::{AdminRole, OperationState, ServerDialect, ServerState, TenantStatus};
 pub use error::RegistryError;
-pub use idempotency::{IdempotencyClaim, MAX_IDEMPOTENCY_KEY_BYTES};
+pub use idempotency::{IN_FLIGHT_LEASE, IdempotencyClaim, MAX_IDEMPOTENCY_KEY_BYTES};
 pub use model::{Admin, Domain, Server, Tenant};
 pub use operations::{Operation, OperationKind, OperationQuery, UnknownOperationKind};
 pub use plans::Plan;

@@ -201,6 +201,9 @@ pub struct Domain {
     pub domain: DomainName,
     pub verified_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// The random challenge its owner publishes in DNS to prove control (not a secret: it is
+    /// public once published). `None` for a domain added already verified.
+    pub verification_token: Option<String>,
 }
 
 impl Domain {
@@ -217,6 +220,7 @@ impl From<tenant_domain::Model> for Domain {
             domain: DomainName::from_stored(row.domain),
             verified_at: row.verified_at,
             created_at: row.created_at,
+            verification_token: row.verification_token,
         }
     }
 }

@@ -190,3 +190,47 @@ async fn keys_are_1_to_255_bytes() {
         }
     }
 }
+
+/// A claim never completed (its process died, or storing the answer failed) holds its key for
+/// the in-flight lease only, not for the key's whole lifetime; a completed one keeps replaying.
+#[tokio::test]
+async fn an_open_claim_lapses_after_its_lease_and_a_completed_one_does_not() {
+    use sea_orm::{ConnectionTrait as _, Statement};
+    use tenantry_registry::IN_FLIGHT_LEASE;
+
+    for dialect in Dialect::ALL {
+        let db = TestDb::new(dialect).await;
+        let registry = registry(&db).await;
+        let claim = |key| registry.claim_idempotency_key("s", key, "h1", TTL);
+        assert_eq!(claim("open").await.unwrap(), IdempotencyClaim::New);
+        assert_eq!(claim("done").await.unwrap(), IdempotencyClaim::New);
+        let stored = registry.complete_idempotency_key("s", "done", 201, "{}");
+        assert!(stored.await.unwrap());
+        assert_eq!(claim("open").await.unwrap(), IdempotencyClaim::InFlight);
+
+        // Both claims made a lease and a minute ago.
+        let conn = db.connect().await;
+        let backend = conn.get_database_backend();
+        let placeholder = if dialect == Dialect::Postgres {
+            "$1"
+        } else {
+            "?"
+        };
+        let long_ago = chrono::Utc::now()
+            - chrono::Duration::from_std(IN_FLIGHT_LEASE + Duration::from_secs(60)).unwrap();
+        let sql = format!("UPDATE idempotency_keys SET created_at = {placeholder}");
+        let backdate = Statement::from_sql_and_values(backend, sql, [long_ago.into()]);
+        assert_eq!(conn.execute_raw(backdate).await.unwrap().rows_affected(), 2);
+
+        assert_eq!(
+            claim("open").await.unwrap(),
+            IdempotencyClaim::New,
+            "{dialect:?}"
+        );
+        let replay = IdempotencyClaim::Replay {
+            status: 201,
+            body: "{}".into(),
+        };
+        assert_eq!(claim("done").await.unwrap(), replay, "{dialect:?}");
+    }
+}

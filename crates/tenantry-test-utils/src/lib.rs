@@ -9,6 +9,7 @@
 
 pub mod bench_doc;
 pub mod chaos;
+pub mod dns;
 mod postgres;
 
 use std::path::{Path, PathBuf};

@@ -2,6 +2,7 @@
 //! calls one operator method as [`Caller::cli`] and prints the answer; the lifecycle itself
 //! (checks, audit rows, operations) lives in the operator service.
 
+mod domains;
 mod report;
 
 use secrecy::ExposeSecret as _;
@@ -142,6 +143,7 @@ pub async fn run(ctx: &Context, cmd: TenantsCommand) -> Result<(), CliError> {
             )
             .await
         }
+        TenantsCommand::Domains(cmd) => domains::run(ctx, &caller, cmd).await,
     }
 }
 

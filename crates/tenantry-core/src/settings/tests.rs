@@ -89,6 +89,21 @@ fn bad_values_name_their_key() {
             "0",
             "registry.max_stale_secs",
         ),
+        (
+            "TENANTRY__DOMAINS__LOOKUP_TIMEOUT_MS",
+            "0",
+            "domains.lookup_timeout_ms",
+        ),
+        (
+            "TENANTRY__DOMAINS__NAMESERVERS",
+            "10.0.0.2:53,dns.local",
+            "domains.nameservers",
+        ),
+        (
+            "TENANTRY__DOMAINS__MAX_PER_TENANT",
+            "0",
+            "domains.max_per_tenant",
+        ),
     ];
     for (var, value, key) in cases {
         assert_eq!(
@@ -152,4 +167,30 @@ fn postgres_master_requires_a_configured_key() {
 fn missing_file_is_an_error() {
     let err = Settings::load_from(Some(Path::new("/nonexistent/t.toml")), env(&[])).unwrap_err();
     assert!(matches!(err, SettingsError::File { .. }), "{err}");
+}
+
+#[test]
+fn domain_nameservers_take_a_port_or_default_to_53() {
+    let s = Settings::embedded_default();
+    assert!(
+        s.domains.nameservers.is_empty(),
+        "the system's resolvers by default"
+    );
+    assert_eq!(s.domains.lookup_timeout_ms, 3000);
+    assert_eq!(s.domains.max_per_tenant, 20);
+    let s = Settings::load_from(
+        None,
+        env(&[(
+            "TENANTRY__DOMAINS__NAMESERVERS",
+            "127.0.0.1:5353, 10.0.0.2,[::1]:53",
+        )]),
+    )
+    .unwrap();
+    let got: Vec<String> = s
+        .domains
+        .nameservers
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    assert_eq!(got, ["127.0.0.1:5353", "10.0.0.2:53", "[::1]:53"]);
 }

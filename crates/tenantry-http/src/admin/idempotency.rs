@@ -24,7 +24,7 @@ const KEPT_FOR: Duration = Duration::from_secs(24 * 3600);
 const SHOWN_ONCE: [&str; 2] = ["one_time_password", "secret"];
 const WITHHELD: &str = "<shown once>";
 
-/// A handler's successful answer: status and JSON body.
+/// A handler's successful answer: status and JSON body (none for `204 No Content`).
 pub struct Answer {
     pub status: StatusCode,
     pub body: Value,
@@ -38,7 +38,18 @@ impl Answer {
         })
     }
 
+    /// `204`, with no body.
+    pub fn no_content() -> Result<Self, ApiError> {
+        Ok(Self {
+            status: StatusCode::NO_CONTENT,
+            body: Value::Null,
+        })
+    }
+
     fn respond(&self) -> HttpResponse {
+        if self.status == StatusCode::NO_CONTENT {
+            return HttpResponse::NoContent().finish();
+        }
         HttpResponse::build(self.status).json(&self.body)
     }
 }
@@ -79,6 +90,11 @@ pub async fn once(
         IdempotencyClaim::New => {}
         IdempotencyClaim::Replay { status, body } => {
             let status = StatusCode::from_u16(status).map_err(ApiError::internal)?;
+            if status == StatusCode::NO_CONTENT {
+                return Ok(HttpResponse::NoContent()
+                    .insert_header(("idempotent-replayed", "true"))
+                    .finish());
+            }
             return Ok(HttpResponse::build(status)
                 .insert_header(("idempotent-replayed", "true"))
                 .content_type("application/json")
@@ -108,7 +124,8 @@ pub async fn once(
         .complete_idempotency_key(&scope, key, answer.status.as_u16(), &kept.to_string())
         .await
     {
-        // The work is done and its answer goes out; a retry then finds the key in flight.
+        // The work is done and its answer goes out; a retry finds the key in flight until the
+        // claim's lease lapses (`IN_FLIGHT_LEASE`), then runs again.
         tracing::warn!(error = %e, "could not keep an idempotent answer");
     }
     Ok(answer.respond())

@@ -11,7 +11,7 @@
 
 pub mod auth;
 mod idempotency;
-mod operation;
+pub(crate) mod operation;
 mod routes;
 mod schemas;
 pub mod spec;

@@ -1,6 +1,7 @@
 //! Answers for long actions: `202 Accepted` with the operation to poll, or — with `Prefer:
 //! wait=N` (RFC 7240, N ≤ 60) — `200` with its final state if it ends within N seconds.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::HttpRequest;
@@ -16,8 +17,24 @@ use crate::error::ApiError;
 
 /// Longest `Prefer: wait`.
 pub const MAX_WAIT_SECS: u64 = 60;
-/// How often a wait on an operation run elsewhere re-reads it.
-const POLL_EVERY: Duration = Duration::from_millis(100);
+/// How soon a wait on an operation run elsewhere first re-reads it; each later read waits half
+/// as long again, up to [`POLL_AT_MOST`].
+const POLL_FIRST: Duration = Duration::from_millis(100);
+const POLL_AT_MOST: Duration = Duration::from_secs(1);
+/// Requests waiting on operations at once, per process. Beyond that a wait is not granted (RFC
+/// 7240 lets a server ignore a preference): the operation is answered as it stands, at once, so
+/// waiting clients cannot multiply the reads on the master.
+const MAX_WAITERS: usize = 64;
+
+/// The waits on operations a process grants at once (see [`MAX_WAITERS`]).
+#[derive(Clone)]
+pub struct Waits(Arc<tokio::sync::Semaphore>);
+
+impl Default for Waits {
+    fn default() -> Self {
+        Self(Arc::new(tokio::sync::Semaphore::new(MAX_WAITERS)))
+    }
+}
 
 /// `Prefer: wait=N`, capped at [`MAX_WAIT_SECS`]; zero without the header.
 pub fn preferred_wait(req: &HttpRequest) -> Duration {
@@ -36,21 +53,30 @@ pub async fn operation(state: &AppState, id: Uuid) -> Result<OperationView, ApiE
     Ok(state.ops.operation(id).await?)
 }
 
-/// Waits up to `wait` for operation `id` to finish (polling the master: it may run in another
-/// process), and returns it as it then stands.
+/// Waits up to `wait` for operation `id` to finish (polling the master, less and less often: it
+/// may run in another process), and returns it as it then stands. With [`MAX_WAITERS`] waits
+/// already running, answers at once.
 pub async fn wait_for(
     state: &AppState,
     id: Uuid,
     wait: Duration,
 ) -> Result<OperationView, ApiError> {
     let deadline = tokio::time::Instant::now() + wait;
-    loop {
-        let op = operation(state, id).await?;
-        if op.is_finished() || tokio::time::Instant::now() >= deadline {
-            return Ok(op);
+    let mut op = operation(state, id).await?;
+    let Ok(_waiting) = state.waits.0.try_acquire() else {
+        return Ok(op);
+    };
+    let mut pause = POLL_FIRST;
+    while !op.is_finished() {
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            break;
         }
-        tokio::time::sleep(POLL_EVERY.min(deadline - tokio::time::Instant::now())).await;
+        tokio::time::sleep(pause.min(deadline - now)).await;
+        pause = (pause * 3 / 2).min(POLL_AT_MOST);
+        op = operation(state, id).await?;
     }
+    Ok(op)
 }
 
 /// The body of an operation answer: the operation, its result once it has one, and `extra`

@@ -20,15 +20,15 @@ pub const PREFIX: &str = "/admin/v1";
 #[openapi(
     info(
         title = "Tenantry admin API",
-        description = "The operator's back office: tenants and their lifecycle, database \
-                       servers, operators, API tokens, operations, the audit log and fleet \
-                       figures. Served on the apex host only (elsewhere every path is 404). \
-                       Authenticate with `Authorization: Bearer <token>`: an operator's session \
-                       token from `POST /admin/v1/login`, or an API token (`tnty_…`). Roles: \
-                       `owner` (everything), `operator` (tenants and servers), `viewer` (read \
-                       only). Long actions answer `202` with an operation to poll (or, with \
-                       `Prefer: wait=N`, `200` once it ended); every POST and DELETE accepts \
-                       `Idempotency-Key`. Every error is `{\"error\": {code, message, \
+        description = "The operator's back office: tenants, their lifecycle and custom domains, \
+                       database servers, operators, API tokens, operations, the audit log and \
+                       fleet figures. Served on the apex host only (elsewhere every path is \
+                       404). Authenticate with `Authorization: Bearer <token>`: an operator's \
+                       session token from `POST /admin/v1/login`, or an API token (`tnty_…`). \
+                       Roles: `owner` (everything), `operator` (tenants and servers), `viewer` \
+                       (read only). Long actions answer `202` with an operation to poll (or, \
+                       with `Prefer: wait=N`, `200` once it ended); every POST and DELETE \
+                       accepts `Idempotency-Key`. Every error is `{\"error\": {code, message, \
                        request_id, fields?}}`.",
     ),
     paths(auth::login),
@@ -36,6 +36,7 @@ pub const PREFIX: &str = "/admin/v1";
     tags(
         (name = "auth", description = "Operators' session tokens."),
         (name = "tenants", description = "Tenants: list, show, create, change, lifecycle."),
+        (name = "domains", description = "Tenants' custom domains: add, verify by DNS, remove."),
         (name = "operations", description = "Long actions, to poll."),
         (name = "servers", description = "Database servers that hold tenant databases."),
         (name = "admins", description = "Operators of the installation (owners only)."),

@@ -5,12 +5,16 @@
 //! Hashes are never returned or logged. The tenant always keeps at least one active admin:
 //! demoting, disabling or deleting the last one is a 409.
 
+mod admins;
 mod model;
+mod seats;
+
+use self::admins::{is_active_admin, last_admin, lock_active_admins};
 
 use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Set, SqlErr,
+    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
+    SqlErr,
 };
 use secrecy::{ExposeSecret as _, SecretString};
 use tenantry_app::UserRole;
@@ -48,10 +52,6 @@ pub fn router(cfg: &mut web::ServiceConfig) {
 }
 
 const MAX_NAME: usize = 200;
-
-fn is_active_admin(u: &user::Model) -> bool {
-    u.role == UserRole::Admin && u.disabled_at.is_none()
-}
 
 #[utoipa::path(
     get,
@@ -141,7 +141,8 @@ async fn hash(req: &HttpRequest, password: SecretString) -> Result<String, ApiEr
     path = "/api/v1/users",
     tag = "users",
     operation_id = "create_user",
-    description = "Admins only. 409 when the email is taken.",
+    description = "Admins only. 409 when the email is taken; 403 `plan_limit_reached` when the \
+                   tenant's plan includes no more active users.",
     request_body = NewUser,
     security(("bearer" = [])),
     responses(
@@ -186,6 +187,9 @@ async fn create(
     };
     let password_hash = hash(&req, secret).await?;
     let db = TenantDb::extract(&req).await?;
+    let included = seats::included(&app_state(&req), db.tenant.id).await?;
+    let txn = begin_write(&*db).await?;
+    seats::take(&txn, included).await?;
     let created = user::ActiveModel {
         email: Set(email.as_str().to_owned()),
         name: Set(name),
@@ -193,7 +197,7 @@ async fn create(
         role: Set(role),
         ..Default::default()
     }
-    .insert(&*db)
+    .insert(&txn)
     .await
     .map_err(|e| match e.sql_err() {
         Some(SqlErr::UniqueConstraintViolation(_)) => {
@@ -201,31 +205,8 @@ async fn create(
         }
         _ => e.into(),
     })?;
+    txn.commit().await?;
     Ok(HttpResponse::Created().json(UserView::from(created)))
-}
-
-/// Locks the active admins' rows until the transaction ends (PostgreSQL), so two concurrent
-/// demotions cannot each see the other admin still in place and leave none. On SQLite the
-/// immediate transaction already serialises writers.
-async fn lock_active_admins(txn: &impl ConnectionTrait) -> Result<u64, ApiError> {
-    let ids: Vec<i64> = user::Entity::find()
-        .select_only()
-        .column(user::Column::Id)
-        .filter(user::Column::Role.eq(UserRole::Admin))
-        .filter(user::Column::DisabledAt.is_null())
-        .order_by_asc(user::Column::Id)
-        .lock_exclusive()
-        .into_tuple()
-        .all(txn)
-        .await?;
-    Ok(ids.len() as u64)
-}
-
-fn last_admin(u: &user::Model, action: &str) -> ApiError {
-    ApiError::Conflict(format!(
-        "{} is the last active admin and cannot be {action}; make another user admin first",
-        u.email
-    ))
 }
 
 #[utoipa::path(
@@ -272,6 +253,10 @@ async fn update(
         None => None,
     };
     let db = TenantDb::extract(&req).await?;
+    let included = match active {
+        Some(true) => Some(seats::included(&app_state(&req), db.tenant.id).await?),
+        _ => None,
+    };
     let txn = begin_write(&*db).await?;
     let admins = lock_active_admins(&txn).await?;
     let current = user::Entity::find_by_id(id.into_inner())
@@ -284,6 +269,9 @@ async fn update(
         Some(true) => None,
         None => current.disabled_at,
     };
+    if let (Some(included), Some(_)) = (included, current.disabled_at) {
+        seats::take(&txn, included).await?;
+    }
     if is_active_admin(&current)
         && (new_role != UserRole::Admin || disabled_at.is_some())
         && admins <= 1

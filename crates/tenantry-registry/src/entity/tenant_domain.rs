@@ -10,6 +10,7 @@ pub struct Model {
     pub domain: String,
     pub verified_at: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
+    pub verification_token: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

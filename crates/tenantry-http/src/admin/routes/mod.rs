@@ -2,8 +2,10 @@
 //! service's.
 
 mod accounts;
+mod domains;
 mod fleet;
 mod lifecycle;
+mod operators;
 mod tenants;
 
 use actix_web::web;
@@ -22,6 +24,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(lifecycle::router)
         .configure(tenants::router)
         .configure(accounts::router)
+        .configure(operators::router)
+        .configure(domains::router)
         .configure(fleet::router);
 }
 
@@ -30,11 +34,13 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub(crate) type Unread = web::Bytes;
 
 /// Each route module's part of the admin API document.
-pub fn documents() -> [utoipa::openapi::OpenApi; 4] {
+pub fn documents() -> [utoipa::openapi::OpenApi; 6] {
     [
         tenants::Api::openapi(),
         lifecycle::Api::openapi(),
+        domains::Api::openapi(),
         accounts::Api::openapi(),
+        operators::Api::openapi(),
         fleet::Api::openapi(),
     ]
 }

@@ -58,7 +58,7 @@ struct ListQuery {
     cursor: Option<String>,
 }
 
-/// Tenants, newest first: a page, filtered.
+/// Tenants, oldest first (by creation, then id): a page, filtered.
 #[utoipa::path(
     get,
     path = "/admin/v1/tenants",
