@@ -1,5 +1,7 @@
 //! Tenants: views, and every lifecycle action on them.
 
+use std::collections::BTreeMap;
+
 use secrecy::SecretString;
 use serde_json::json;
 use tenantry_core::{Email, PlanId, ServerName, Subdomain, TenantRef};
@@ -68,6 +70,38 @@ pub struct TenantChanges {
     pub plan: Option<String>,
     /// `Some(None)` clears it (the plan's limit applies).
     pub storage_limit_mb: Option<Option<i64>>,
+    /// Replaces the tenant's own feature flags (they override its plan's).
+    pub features: Option<BTreeMap<String, bool>>,
+}
+
+/// Most feature flags one tenant may carry.
+pub const MAX_FEATURES: usize = 64;
+
+/// A flag name: a lowercase letter, then up to 63 lowercase letters, digits or `_`.
+fn check_features(features: &BTreeMap<String, bool>) -> Result<(), OpsError> {
+    if features.len() > MAX_FEATURES {
+        return Err(OpsError::invalid(
+            "features",
+            format!("at most {MAX_FEATURES} flags"),
+        ));
+    }
+    let well_formed = |name: &str| {
+        name.len() <= 64
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    };
+    match features.keys().find(|name| !well_formed(name)) {
+        Some(name) => Err(OpsError::invalid(
+            "features",
+            format!(
+                "flag {:?} must be a lowercase letter then up to 63 lowercase letters, digits or '_'",
+                name.chars().take(80).collect::<String>()
+            ),
+        )),
+        None => Ok(()),
+    }
 }
 
 /// Longest tenant display name.
@@ -205,7 +239,7 @@ impl Operator {
         self.view(&created.tenant).await
     }
 
-    /// Changes a tenant's name, plan or storage limit. A plan change reaches every `serve`
+    /// Changes a tenant's name, plan, storage limit or feature flags. A plan change reaches every `serve`
     /// within a second (change feed).
     pub async fn update_tenant(
         &self,
@@ -235,6 +269,9 @@ impl Operator {
                 format!("must be between 1 and {}", i32::MAX),
             ));
         }
+        if let Some(features) = &changes.features {
+            check_features(features)?;
+        }
         let current = self.registry().find_tenant(tenant).await?;
         if !current.is_live() {
             return Err(OpsError::NotFound {
@@ -246,6 +283,7 @@ impl Operator {
             "name": name,
             "plan": plan.as_ref().map(ToString::to_string),
             "storage_limit_mb": changes.storage_limit_mb,
+            "features": changes.features,
         });
         let updated = self
             .registry()
@@ -255,6 +293,7 @@ impl Operator {
                     name,
                     plan,
                     storage_limit_mb: changes.storage_limit_mb,
+                    features: changes.features,
                 },
                 caller.audit("tenant.update", Some(current.id), detail),
             )

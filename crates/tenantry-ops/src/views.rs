@@ -1,6 +1,8 @@
 //! What callers see of tenants and operations: the same shapes on the CLI's `--json` and in the
 //! admin API. Never a secret.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tenantry_core::TenantId;
@@ -23,6 +25,8 @@ pub struct TenantView {
     pub schema_version: Option<i32>,
     pub migration_error: Option<String>,
     pub storage_limit_mb: Option<i64>,
+    /// Feature flags set for this tenant; they override its plan's.
+    pub features: BTreeMap<String, bool>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
@@ -47,6 +51,7 @@ impl TenantView {
             schema_version: t.schema_version,
             migration_error: t.migration_error.clone(),
             storage_limit_mb: t.storage_limit_mb,
+            features: t.features.clone(),
             created_at: t.created_at,
             updated_at: t.updated_at,
             deleted_at: t.deleted_at,

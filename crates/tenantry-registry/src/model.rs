@@ -1,6 +1,7 @@
 //! What the registry hands out: domain types built from the master's rows. Other crates never see
 //! a sea-orm row; secrets (sealed columns, password hashes) stay out of `Debug` and `Serialize`.
 
+use std::collections::BTreeMap;
 use std::fmt;
 
 use chrono::{DateTime, Utc};
@@ -46,6 +47,8 @@ pub struct Tenant {
     /// Set when the last migration attempt failed (cleared on success).
     pub migration_error: Option<String>,
     pub storage_limit_mb: Option<i64>,
+    /// Feature flags set for this tenant; they override its plan's.
+    pub features: BTreeMap<String, bool>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
@@ -57,6 +60,17 @@ impl Tenant {
     /// Not deleted (a deleted tenant is a tombstone: its subdomain is free again).
     pub fn is_live(&self) -> bool {
         self.status != TenantStatus::Deleted
+    }
+}
+
+/// The boolean members of a stored flags object (the only kind ever written).
+fn flags(stored: serde_json::Value) -> BTreeMap<String, bool> {
+    match stored {
+        serde_json::Value::Object(map) => map
+            .into_iter()
+            .filter_map(|(name, on)| on.as_bool().map(|on| (name, on)))
+            .collect(),
+        _ => BTreeMap::new(),
     }
 }
 
@@ -75,6 +89,7 @@ impl From<tenant::Model> for Tenant {
             schema_version: row.schema_version,
             migration_error: row.migration_error,
             storage_limit_mb: row.storage_limit_mb,
+            features: flags(row.features),
             created_at: row.created_at,
             updated_at: row.updated_at,
             deleted_at: row.deleted_at,
@@ -257,6 +272,7 @@ mod tests {
             schema_version: Some(3),
             migration_error: None,
             storage_limit_mb: Some(512),
+            features: serde_json::json!({ "invoices": true }),
             created_at: now,
             updated_at: now,
             deleted_at: None,

@@ -1,4 +1,6 @@
-//! Editing a tenant's name, plan and storage limit (the admin API's `PATCH`).
+//! Editing a tenant's name, plan, storage limit and feature flags (the admin API's `PATCH`).
+
+use std::collections::BTreeMap;
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
@@ -19,6 +21,8 @@ pub struct TenantPatch {
     pub plan: Option<PlanId>,
     /// `Some(None)` removes the limit.
     pub storage_limit_mb: Option<Option<i64>>,
+    /// Replaces the tenant's own feature flags.
+    pub features: Option<BTreeMap<String, bool>>,
 }
 
 impl Registry {
@@ -82,6 +86,9 @@ impl Registry {
         }
         if let Some(limit) = patch.storage_limit_mb {
             active.storage_limit_mb = Set(limit);
+        }
+        if let Some(features) = &patch.features {
+            active.features = Set(serde_json::json!(features));
         }
         let updated = active.update(&txn).await.map_err(|e| match e.sql_err() {
             Some(SqlErr::ForeignKeyConstraintViolation(_)) => RegistryError::NotFound {

@@ -98,6 +98,7 @@ impl Registry {
             schema_version: Set(None),
             migration_error: Set(None),
             storage_limit_mb: Set(new.storage_limit_mb),
+            features: Set(serde_json::json!({})),
             created_at: Set(now),
             updated_at: Set(now),
             deleted_at: Set(None),

@@ -550,6 +550,7 @@ async fn update_tenant_writes_one_audit_row_and_one_change() {
             name: Some("Acme Inc".into()),
             plan: Some(plan("premium")),
             storage_limit_mb: Some(Some(2048)),
+            features: None,
         };
         let updated = registry
             .update_tenant(acme.id, patch, entry(cli(), "tenant.update", Some(acme.id)))

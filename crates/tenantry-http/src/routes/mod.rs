@@ -1,5 +1,6 @@
 //! The whole HTTP surface in one place.
 
+mod account;
 mod health;
 mod invoices;
 pub(crate) mod json;
@@ -31,6 +32,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
                 .configure(vouchers::router)
                 .configure(invoices::router)
                 .configure(reports::router)
+                .configure(account::router)
                 .default_service(web::to(not_found)),
         );
 }

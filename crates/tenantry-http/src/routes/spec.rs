@@ -6,7 +6,7 @@ use actix_web::web::ServiceConfig;
 use utoipa::openapi::OpenApi as Document;
 use utoipa::{OpenApi, ToSchema};
 
-use super::{invoices, ledgers, reports, users, vouchers};
+use super::{account, invoices, ledgers, reports, users, vouchers};
 use crate::openapi::{JsonBodyErrors, SharedComponents, TenantErrors, error_response};
 
 pub const PREFIX: &str = "/api/v1";
@@ -30,6 +30,7 @@ pub const PREFIX: &str = "/api/v1";
         (name = "vouchers", description = "Journal entries, in double entry."),
         (name = "invoices", description = "Invoices, totalled by the server."),
         (name = "reports", description = "Reports computed from posted vouchers."),
+        (name = "account", description = "The tenant's plan, limits and feature flags."),
     )
 )]
 struct TenantApi;
@@ -43,6 +44,7 @@ pub fn document() -> Document {
         vouchers::Api::openapi(),
         invoices::Api::openapi(),
         reports::Api::openapi(),
+        account::Api::openapi(),
     ] {
         doc.merge(part);
     }

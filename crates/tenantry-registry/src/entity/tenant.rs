@@ -21,6 +21,8 @@ pub struct Model {
     pub schema_version: Option<i32>,
     pub migration_error: Option<String>,
     pub storage_limit_mb: Option<i64>,
+    /// The tenant's own feature flags, a JSON object of booleans.
+    pub features: Json,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,

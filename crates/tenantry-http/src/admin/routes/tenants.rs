@@ -1,5 +1,7 @@
 //! `/admin/v1/tenants`: list, show, create, change. The lifecycle actions are in `lifecycle.rs`.
 
+use std::collections::BTreeMap;
+
 use actix_web::{HttpRequest, HttpResponse, web};
 use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
@@ -220,9 +222,12 @@ struct UpdateBody {
     #[serde(default, deserialize_with = "super::present")]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 2_147_483_647)]
     storage_limit_mb: Option<Option<i64>>,
+    /// Replaces the tenant's own feature flags (they override its plan's): up to 64 names, each
+    /// a lowercase letter then up to 63 lowercase letters, digits or `_`.
+    features: Option<BTreeMap<String, bool>>,
 }
 
-/// Changes a tenant's name, plan or storage limit.
+/// Changes a tenant's name, plan, storage limit or feature flags.
 #[utoipa::path(
     patch,
     path = "/admin/v1/tenants/{tenant}",
@@ -251,6 +256,7 @@ async fn update(
         name: b.name,
         plan: b.plan,
         storage_limit_mb: b.storage_limit_mb,
+        features: b.features,
     };
     let view = state.ops.update_tenant(&caller.0, &tenant, changes).await?;
     Ok(HttpResponse::Ok().json(view))
