@@ -157,3 +157,32 @@ async fn an_operator_changes_their_own_password() {
     let res = change(&script, "anything-at-all").await.unwrap();
     assert_error(res, 409, "invalid_state").await;
 }
+
+/// Guessing the current password through `/password` counts against the operator's login quota
+/// (30 a minute): a stolen session cannot be used to find the password at hashing speed.
+#[tokio::test]
+async fn password_changes_count_against_the_login_quota() {
+    let app = TestApp::spawn(Dialect::Sqlite).await;
+    let (email, password) = app.admin("viewer").await;
+    let session = login(&app, &email, &password).await.unwrap();
+    let guess = |n: usize| {
+        app.post(APEX, "/admin/v1/password")
+            .bearer_auth(&session)
+            .json(
+                &json!({ "current_password": format!("guess-{n}"), "new_password": NEW_PASSWORD }),
+            )
+            .send()
+    };
+    for n in 1..30 {
+        assert_eq!(guess(n).await.unwrap().status(), 422, "guess {n}");
+    }
+    let mut statuses = Vec::new();
+    for n in 30..33 {
+        statuses.push(guess(n).await.unwrap().status().as_u16());
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert!(
+        login(&app, &email, &password).await.is_none(),
+        "the account's quota is spent"
+    );
+}

@@ -166,6 +166,18 @@ pub(crate) async fn authenticate(req: &HttpRequest, state: &AppState) -> Result<
     })
 }
 
+/// Takes one password check from the client's and the operator's quotas (shared by logins and
+/// password changes): beyond them, 429 before any hashing.
+pub(crate) fn throttle_password_check(
+    req: &HttpRequest,
+    state: &AppState,
+    email: &str,
+) -> Result<(), ApiError> {
+    let throttle = &state.login_throttle;
+    throttle.check_ip(state.proxies.client_ip(req))?;
+    throttle.check_account(TenantId::from(ADMIN_THROTTLE_SCOPE), email)
+}
+
 /// `POST /admin/v1/login`.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[schema(as = AdminLogin)]
@@ -251,12 +263,7 @@ pub async fn login(
 ) -> Result<HttpResponse, ApiError> {
     let Login { email, password } = body.into_inner();
     let email = email.trim().to_lowercase();
-    state
-        .login_throttle
-        .check_ip(state.proxies.client_ip(&req))?;
-    state
-        .login_throttle
-        .check_account(TenantId::from(ADMIN_THROTTLE_SCOPE), &email)?;
+    throttle_password_check(&req, &state, &email)?;
     let admin = state
         .ops
         .verify_admin_login(&email, password)

@@ -8,12 +8,13 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use tenantry_core::AdminId;
 use tenantry_ops::{AdminChanges, AdminView, Permission};
-use tenantry_registry::AdminRole;
+use tenantry_registry::{Actor, AdminRole};
 use utoipa::{OpenApi, ToSchema};
 
 use super::json_body;
 use crate::AppState;
 use crate::admin::AdminCaller;
+use crate::admin::auth::throttle_password_check;
 use crate::admin::idempotency::{Answer, once};
 use crate::admin::spec::{AdminErrors, Idempotent, WriteErrors};
 use crate::error::ApiError;
@@ -84,6 +85,20 @@ struct PasswordBody {
     new_password: SecretString,
 }
 
+/// Password checks beyond the client's or the operator's quota.
+struct Throttled;
+
+impl utoipa::IntoResponses for Throttled {
+    fn responses()
+    -> std::collections::BTreeMap<String, utoipa::openapi::RefOr<utoipa::openapi::Response>> {
+        crate::openapi::responses(&[(
+            429,
+            "`too_many_requests`: too many password checks from this client or for this \
+             operator (logins included); `Retry-After` says when to try again.",
+        )])
+    }
+}
+
 #[derive(serde::Serialize, ToSchema)]
 struct PasswordChanged {
     /// Always `true`.
@@ -91,7 +106,8 @@ struct PasswordChanged {
 }
 
 /// The signed-in operator changes their own password. Every session of theirs ends, this one
-/// included: sign in again. An API token has no password (409 `invalid_state`).
+/// included: sign in again. An API token has no password (409 `invalid_state`). Checks count
+/// against the same quotas as logins (429 beyond them).
 #[utoipa::path(
     post,
     path = "/admin/v1/password",
@@ -104,6 +120,7 @@ struct PasswordChanged {
         (status = 200, description = "Changed; sign in again.", body = PasswordChanged),
         AdminErrors,
         WriteErrors,
+        Throttled,
     )
 )]
 async fn change_password(
@@ -114,6 +131,9 @@ async fn change_password(
 ) -> Result<HttpResponse, ApiError> {
     once(&req, &state, &caller.0, &body, async || {
         let b: PasswordBody = json_body(&req, &body)?;
+        if let Actor::Admin { email } = &caller.0.origin.actor {
+            throttle_password_check(&req, &state, email.as_str())?;
+        }
         state
             .ops
             .change_own_password(&caller.0, b.current_password, b.new_password)
