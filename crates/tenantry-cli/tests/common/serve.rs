@@ -52,6 +52,10 @@ impl Serve {
             .env("TENANTRY__DATA_DIR", master.db.dir())
             .env("TENANTRY_MASTER_KEY", &master.key)
             .env("TENANTRY__SERVER__LISTEN", "127.0.0.1:0")
+            // At trace level on a loaded 2-core CI machine, a tenant's first connection can take
+            // longer than the 2 s default (seen: 503 `database_unavailable` on the first login).
+            // These tests are about what serve says, not how fast: give it room.
+            .env("TENANTRY__POOL__ACQUIRE_TIMEOUT_MS", "15000")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
