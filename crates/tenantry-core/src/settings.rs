@@ -11,7 +11,9 @@ use config::{Config, Environment, File, FileFormat};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+mod backups;
 mod domains;
+pub use backups::{BackupSettings, KeepPolicy, S3Settings};
 pub use domains::DomainSettings;
 
 /// Environment variable holding the master key ring (base64 keys, current first).
@@ -52,6 +54,7 @@ pub struct Settings {
     pub tenants: TenantSettings,
     pub registry: RegistrySettings,
     pub domains: DomainSettings,
+    pub backups: BackupSettings,
     /// The file the settings came from, if any (`None` = embedded default + environment).
     pub file: Option<PathBuf>,
 }
@@ -218,6 +221,7 @@ struct Raw {
     tenants: RawTenants,
     registry: RawRegistry,
     domains: domains::RawDomains,
+    backups: backups::RawBackups,
 }
 
 #[derive(Deserialize)]
@@ -332,7 +336,8 @@ impl Settings {
         let env: std::collections::HashMap<String, String> = env.into_iter().collect();
         let mut builder = Config::builder()
             .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
-            .add_source(File::from_str(domains::DEFAULTS, FileFormat::Toml));
+            .add_source(File::from_str(domains::DEFAULTS, FileFormat::Toml))
+            .add_source(File::from_str(backups::DEFAULTS, FileFormat::Toml));
         if let Some(path) = file {
             if !path.is_file() {
                 return Err(SettingsError::File {
@@ -454,6 +459,7 @@ impl Settings {
         };
 
         let domains = DomainSettings::validate(raw.domains)?;
+        let backups = BackupSettings::validate(raw.backups)?;
 
         let master_key_file = raw
             .security
@@ -493,6 +499,7 @@ impl Settings {
                 max_stale_secs: raw.registry.max_stale_secs,
             },
             domains,
+            backups,
             log: LogSettings {
                 format,
                 level: raw.log.level,

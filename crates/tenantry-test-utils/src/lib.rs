@@ -11,6 +11,7 @@ pub mod bench_doc;
 pub mod chaos;
 pub mod dns;
 mod postgres;
+pub mod s3;
 
 use std::path::{Path, PathBuf};
 

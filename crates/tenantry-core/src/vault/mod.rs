@@ -7,6 +7,7 @@
 //! - Each ciphertext is bound (as associated data) to its format version, key id and
 //!   [`SecretContext`] — table, row, field — so a value copied elsewhere does not open.
 //! - Stored as ASCII: `tv1.<key id>.<base64url(nonce ‖ ciphertext ‖ tag)>` ([`SealedSecret`]).
+//! - Long streams (backups) are sealed chunk by chunk with STREAM ([`StreamSealer`]).
 //!
 //! Password hashing for people (argon2id) lives in [`password`]; servers run it through a
 //! [`PasswordChecker`] (a fixed set of threads behind a bounded queue).
@@ -17,11 +18,13 @@ mod checker;
 mod keyring;
 pub mod password;
 mod sealed;
+mod stream;
 
 pub use checker::{CheckerError, CheckerStats, PasswordChecker};
 pub use keyring::{InvalidKeyId, KEY_LEN, KeyError, KeyId, KeyRing, MasterKey};
 pub use password::{PasswordError, hash_password, random_password, verify_password};
 pub use sealed::{SealedSecret, SecretContext};
+pub use stream::{STREAM_NONCE_PREFIX_LEN, StreamOpener, StreamSealer};
 
 use chacha20poly1305::aead::{Aead as _, Generate as _, Payload};
 use chacha20poly1305::{KeyInit as _, XChaCha20Poly1305, XNonce};
