@@ -28,7 +28,7 @@ use sqlx::postgres::PgListener;
 use tenantry_core::ids::TenantId;
 
 use crate::entity::{registry_change, registry_change_floor, tenant, tenant_domain};
-use crate::{Registry, RegistryError, TenantStatus};
+use crate::{Fence, Registry, RegistryError, TenantStatus};
 
 /// The PostgreSQL channel a committed change notifies.
 pub const CHANGE_CHANNEL: &str = "tenantry_registry_changes";
@@ -54,6 +54,10 @@ pub enum ChangeKind {
     /// A tenant user's credentials, role or status ([`Change::user`] names the user).
     #[sea_orm(string_value = "user_credentials")]
     UserCredentials,
+    /// The tenant's database moved (restored into a new database, or moved to another server):
+    /// drop its pooled connections, and its cached password with them.
+    #[sea_orm(string_value = "database")]
+    Database,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,6 +97,8 @@ pub struct DirectoryEntry {
     pub status: TenantStatus,
     /// Verified custom domains only, sorted.
     pub domains: Vec<String>,
+    /// Set while a restore or move replaces its database: answer 503 with Retry-After.
+    pub fence: Option<Fence>,
 }
 
 /// Appends one change on `conn`, which **must be a transaction** (the one making the change):
@@ -237,12 +243,13 @@ impl Registry {
 
     /// Every live (not deleted) tenant with its verified domains, oldest first, in two queries.
     pub async fn directory_entries(&self) -> Result<Vec<DirectoryEntry>, RegistryError> {
-        let tenants: Vec<(Uuid, String, TenantStatus)> = tenant::Entity::find()
+        let tenants: Vec<(Uuid, String, TenantStatus, Option<Fence>)> = tenant::Entity::find()
             .select_only()
             .columns([
                 tenant::Column::Id,
                 tenant::Column::Subdomain,
                 tenant::Column::Status,
+                tenant::Column::Fence,
             ])
             .filter(tenant::Column::Status.ne(TenantStatus::Deleted))
             .order_by_asc(tenant::Column::CreatedAt)
@@ -257,11 +264,12 @@ impl Registry {
         }
         Ok(tenants
             .into_iter()
-            .map(|(id, subdomain, status)| DirectoryEntry {
+            .map(|(id, subdomain, status, fence)| DirectoryEntry {
                 id: id.into(),
                 subdomain,
                 status,
                 domains: domains.remove(&id).unwrap_or_default(),
+                fence,
             })
             .collect())
     }
@@ -289,6 +297,7 @@ impl Registry {
             subdomain: row.subdomain.to_string(),
             status: row.status,
             domains,
+            fence: row.fence,
         }))
     }
 

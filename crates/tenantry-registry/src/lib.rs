@@ -10,6 +10,7 @@
 mod admin_update;
 mod admins;
 mod audit;
+mod backups;
 mod changes;
 mod domains;
 pub(crate) mod entity;
@@ -36,11 +37,15 @@ use tenantry_migrate::MigrationSource;
 
 pub use admin_update::AdminPatch;
 pub use audit::{Actor, AuditEntry, AuditPage, AuditQuery, AuditRecord, Origin};
+pub use backups::{Backup, BackupDone, DatabaseLocation, DueBackups, NewBackup};
 pub use changes::{
     CHANGE_CHANNEL, Change, ChangeBatch, ChangeKind, ChangeListener, DirectoryEntry,
 };
 pub use domains::NewDomain;
-pub use entity::enums::{AdminRole, OperationState, ServerDialect, ServerState, TenantStatus};
+pub use entity::enums::{
+    AdminRole, BackupKind, BackupState, Fence, OperationState, ServerDialect, ServerState,
+    TenantStatus,
+};
 pub use error::RegistryError;
 pub use idempotency::{IN_FLIGHT_LEASE, IdempotencyClaim, MAX_IDEMPOTENCY_KEY_BYTES};
 pub use model::{Admin, Domain, Server, Tenant};

@@ -13,7 +13,7 @@ use tenantry_core::ids::{
 use uuid::Uuid;
 
 use crate::entity::{admin, db_server, tenant, tenant_domain};
-use crate::{AdminRole, ServerDialect, ServerState, TenantStatus};
+use crate::{AdminRole, Fence, ServerDialect, ServerState, TenantStatus};
 
 /// A sealed column (vault ciphertext), kept beside a domain value so the registry can open it,
 /// and shown to nobody: its `Debug` prints `<sealed>` and it is never serialised.
@@ -52,6 +52,9 @@ pub struct Tenant {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub deleted_at: Option<DateTime<Utc>>,
+    /// Set while a restore or move replaces its database: its requests answer 503 with
+    /// Retry-After. `None` = serving.
+    pub fence: Option<Fence>,
     #[serde(skip)]
     pub(crate) db_secret: Sealed,
 }
@@ -93,6 +96,7 @@ impl From<tenant::Model> for Tenant {
             created_at: row.created_at,
             updated_at: row.updated_at,
             deleted_at: row.deleted_at,
+            fence: row.fence,
             db_secret: Sealed(row.db_secret),
         }
     }
@@ -276,6 +280,7 @@ mod tests {
             created_at: now,
             updated_at: now,
             deleted_at: None,
+            fence: None,
         });
         let shown = [
             format!("{admin:?}"),

@@ -102,6 +102,7 @@ impl Registry {
             created_at: Set(now),
             updated_at: Set(now),
             deleted_at: Set(None),
+            fence: Set(None),
         })
     }
 

@@ -249,12 +249,14 @@ async fn the_directory_lists_live_tenants_with_verified_domains_only() {
             subdomain: "acme".into(),
             status: TenantStatus::Active,
             domains: vec!["app.acme.com".into(), "books.acme.com".into()],
+            fence: None,
         };
         let beta = DirectoryEntry {
             id: b,
             subdomain: "beta".into(),
             status: TenantStatus::Provisioning,
             domains: vec![],
+            fence: None,
         };
         assert_eq!(entries, [acme.clone(), beta.clone()], "{dialect:?}");
         assert_eq!(registry.directory_entry(a).await.unwrap(), Some(acme));

@@ -152,3 +152,81 @@ pub enum BackupState {
     #[sea_orm(string_value = "deleted")]
     Deleted,
 }
+
+/// Why a backup was taken; retention treats each kind differently.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+#[serde(rename_all = "snake_case")]
+pub enum BackupKind {
+    /// Asked for by an operator.
+    #[sea_orm(string_value = "manual")]
+    Manual,
+    /// Taken by the backup scheduler.
+    #[sea_orm(string_value = "scheduled")]
+    Scheduled,
+    /// Taken as the tenant was deleted: it can be recovered until the backup expires.
+    #[sea_orm(string_value = "final")]
+    Final,
+    /// Taken just before a restore overwrote the tenant's data, to undo the restore.
+    #[sea_orm(string_value = "pre_restore")]
+    PreRestore,
+}
+
+impl BackupKind {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Manual => "manual",
+            Self::Scheduled => "scheduled",
+            Self::Final => "final",
+            Self::PreRestore => "pre_restore",
+        }
+    }
+}
+
+/// Why a tenant's requests are held off (503 with Retry-After) while its database is replaced.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+#[serde(rename_all = "snake_case")]
+pub enum Fence {
+    /// A backup is being restored into it.
+    #[sea_orm(string_value = "restore")]
+    Restore,
+    /// It is moving to another database server.
+    #[sea_orm(string_value = "move")]
+    Move,
+}
+
+impl Fence {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Restore => "restore",
+            Self::Move => "move",
+        }
+    }
+}

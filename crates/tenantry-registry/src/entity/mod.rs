@@ -4,8 +4,6 @@
 pub mod admin;
 pub mod api_token;
 pub mod audit_log;
-// No repository reads or writes backups yet (`tenant.backup` operations will).
-#[allow(dead_code)]
 pub mod backup;
 pub mod db_server;
 pub mod enums;

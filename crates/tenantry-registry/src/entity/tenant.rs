@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use super::enums::TenantStatus;
+use super::enums::{Fence, TenantStatus};
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "tenants")]
@@ -26,6 +26,8 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
     pub deleted_at: Option<DateTimeUtc>,
+    /// Set while a restore or move replaces its database (requests answer 503); `None` = serving.
+    pub fence: Option<Fence>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
