@@ -134,12 +134,51 @@ impl CreateParams {
     }
 }
 
+/// What a new tenant's database starts with.
+pub(crate) enum Content<'a> {
+    /// The latest schema and the seed data, with this administrator.
+    Seed {
+        admin_email: &'a Email,
+        admin_password_hash: &'a str,
+    },
+    /// A copy of a (verified) backup, migrated up to the latest schema: a clone.
+    Backup(&'a tenantry_registry::Backup),
+}
+
+/// The parts of a creation request every kind of creation has.
+pub(crate) struct Spec<'a> {
+    pub subdomain: &'a Subdomain,
+    pub name: &'a str,
+    pub plan: &'a PlanId,
+    pub server: Option<&'a ServerName>,
+    pub origin: &'a Origin,
+}
+
 impl Provisioner {
     pub async fn create(&self, req: CreateTenant) -> Result<Created, ProvisionError> {
+        let spec = Spec {
+            subdomain: &req.subdomain,
+            name: &req.name,
+            plan: &req.plan,
+            server: req.server.as_ref(),
+            origin: &req.origin,
+        };
+        let content = Content::Seed {
+            admin_email: &req.admin_email,
+            admin_password_hash: &req.admin_password_hash,
+        };
+        self.create_with(spec, content).await
+    }
+
+    pub(crate) async fn create_with(
+        &self,
+        req: Spec<'_>,
+        content: Content<'_>,
+    ) -> Result<Created, ProvisionError> {
         let started = Instant::now();
         let plan = self
             .registry
-            .plan_by_id(&req.plan)
+            .plan_by_id(req.plan)
             .await
             .map_err(|e| match e {
                 RegistryError::NotFound { .. } => ProvisionError::UnknownPlan(req.plan.to_string()),
@@ -147,7 +186,7 @@ impl Provisioner {
             })?;
         if self
             .registry
-            .live_tenant_by_subdomain(&req.subdomain)
+            .live_tenant_by_subdomain(req.subdomain)
             .await?
             .is_some()
         {
@@ -156,7 +195,7 @@ impl Provisioner {
             }
             .into());
         }
-        let server = self.place(req.server.as_ref()).await?;
+        let server = self.place(req.server).await?;
 
         let id = TenantId::new();
         let name = DbIdent::derive(req.subdomain.as_str(), id);
@@ -176,7 +215,7 @@ impl Provisioner {
                 NewTenant {
                     id,
                     subdomain: req.subdomain.clone(),
-                    name: req.name.clone(),
+                    name: req.name.to_owned(),
                     plan: plan.id.clone(),
                     server: params.server_id.map(DbServerId::from),
                     db_name: name.to_string(),
@@ -200,6 +239,7 @@ impl Provisioner {
         match self
             .run_steps(
                 &req,
+                &content,
                 &tenant,
                 &db,
                 password.as_ref(),
@@ -239,7 +279,8 @@ impl Provisioner {
     #[allow(clippy::too_many_arguments)]
     async fn run_steps(
         &self,
-        req: &CreateTenant,
+        req: &Spec<'_>,
+        content: &Content<'_>,
         tenant: &Tenant,
         db: &TenantDatabase,
         password: Option<&secrecy::SecretString>,
@@ -268,7 +309,11 @@ impl Provisioner {
         }
 
         let t = Instant::now();
-        backend.ensure_database(db).await?;
+        if let Content::Backup(backup) = content {
+            self.load_backup(backend.as_ref(), backup, db).await?;
+        } else {
+            backend.ensure_database(db).await?;
+        }
         self.step_done(op, Step::Database, t, timings).await?;
 
         let t = Instant::now();
@@ -284,18 +329,24 @@ impl Provisioner {
         self.step_done(op, Step::Migrate, t, timings).await?;
 
         let t = Instant::now();
-        let seeded = tenantry_app::seed(
-            &conn,
-            &tenantry_app::TenantAdmin {
-                email: req.admin_email.as_str(),
-                name: "Administrator",
-                password_hash: &req.admin_password_hash,
-            },
-        )
-        .await;
-        if let Err(e) = seeded {
-            conn.close().await.ok();
-            return Err(e.into());
+        if let Content::Seed {
+            admin_email,
+            admin_password_hash,
+        } = content
+        {
+            let seeded = tenantry_app::seed(
+                &conn,
+                &tenantry_app::TenantAdmin {
+                    email: admin_email.as_str(),
+                    name: "Administrator",
+                    password_hash: admin_password_hash,
+                },
+            )
+            .await;
+            if let Err(e) = seeded {
+                conn.close().await.ok();
+                return Err(e.into());
+            }
         }
         self.close_new_tenant(tenant, conn).await?;
         self.step_done(op, Step::Seed, t, timings).await?;
@@ -315,6 +366,10 @@ impl Provisioner {
                         "plan": tenant.plan,
                         "db_name": tenant.db_name,
                         "operation": op,
+                        "from_backup": match content {
+                            Content::Backup(backup) => Some(backup.id),
+                            Content::Seed { .. } => None,
+                        },
                     }),
                 ),
             )

@@ -30,6 +30,14 @@ pub enum ProvisionError {
     Migrate(#[from] tenantry_migrate::MigrateError),
     #[error("seeding the tenant database failed: {}", crate::error_chain(.0))]
     Seed(#[from] tenantry_app::SeedError),
+    /// A backup that cannot be restored: not completed, not the file recorded, corrupt or
+    /// tampered with, or for another engine. Nothing was touched.
+    #[error("backup {backup} cannot be used: {reason}")]
+    BackupUnusable { backup: uuid::Uuid, reason: String },
+    #[error("backup archive: {0}")]
+    Archive(#[from] tenantry_backup::archive::ArchiveError),
+    #[error("backup storage: {0}")]
+    Store(#[from] tenantry_backup::store::StoreError),
     /// Test-only: the configured failpoint stopped the operation after `Step`, as a crash would.
     #[error("failpoint: stopped after step {0}")]
     Failpoint(Step),

@@ -3,12 +3,22 @@
 
 use serde_json::json;
 use tenantry_core::TenantRef;
-use tenantry_registry::{AuditEntry, OperationKind, OperationState, Origin, Tenant, TenantStatus};
+use tenantry_registry::{
+    AuditEntry, BackupKind, OperationKind, OperationState, Origin, Tenant, TenantStatus,
+};
 
 use crate::backend::{DatabaseBackend, Login, TenantDatabase};
 use crate::fleet::{FleetOutcome, TenantMigration};
 use crate::heartbeat::{HEARTBEAT_INTERVAL, Heartbeat};
 use crate::{ProvisionError, Provisioner};
+
+/// Whether a deletion backs the tenant up first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinalBackup {
+    Take,
+    /// `--no-backup`: the data is gone for good.
+    Skip,
+}
 
 /// A reactivated tenant, and the schema catch-up it needed.
 #[derive(Debug, Clone)]
@@ -97,11 +107,26 @@ impl Provisioner {
     }
 
     /// Deletes a tenant's database and role and leaves a tombstone row (status `deleted`), after
-    /// which the subdomain may be reused. `confirm` must equal the tenant's subdomain.
+    /// which the subdomain may be reused. `confirm` must equal the tenant's subdomain. A final
+    /// backup is taken first (see [`Self::delete_with`]).
     pub async fn delete(
         &self,
         reference: &TenantRef,
         confirm: &str,
+        origin: &Origin,
+    ) -> Result<Tenant, ProvisionError> {
+        self.delete_with(reference, confirm, FinalBackup::Take, origin)
+            .await
+    }
+
+    /// Like [`Self::delete`]. With [`FinalBackup::Take`] an active or suspended tenant is backed
+    /// up first, under the same operation, and stays recoverable ([`Self::recover`]) for
+    /// `backups.deleted_retention`; a failed backup stops the deletion.
+    pub async fn delete_with(
+        &self,
+        reference: &TenantRef,
+        confirm: &str,
+        final_backup: FinalBackup,
         origin: &Origin,
     ) -> Result<Tenant, ProvisionError> {
         let tenant = self.registry.find_tenant(reference).await?;
@@ -118,10 +143,31 @@ impl Provisioner {
         ];
         let id = tenant.id;
         let kind = OperationKind::TenantDelete;
-        self.exclusively(kind, &tenant, &allowed, origin, async |tenant| {
-            let audit = origin.entry(kind.as_str(), Some(id), deletion_detail(tenant));
-            self.finish_delete(tenant, audit).await
-        })
+        let params = json!({
+            "subdomain": tenant.subdomain,
+            "final_backup": final_backup == FinalBackup::Take,
+        });
+        self.exclusively_with(
+            kind,
+            &tenant,
+            &allowed,
+            params,
+            origin,
+            async |tenant, op| {
+                let mut detail = deletion_detail(tenant);
+                if final_backup == FinalBackup::Take && tenant.status != TenantStatus::Failed {
+                    let row = self
+                        .start_backup_row(tenant, BackupKind::Final, Some(op))
+                        .await?;
+                    let expires = chrono::Utc::now() + self.backups.deleted_retention;
+                    let backup = self.fill_backup(tenant, row, Some(expires)).await?;
+                    detail["final_backup"] = json!(backup.id);
+                    detail["recoverable_until"] = json!(expires);
+                }
+                let audit = origin.entry(kind.as_str(), Some(id), detail);
+                self.finish_delete(tenant, audit).await
+            },
+        )
         .await?;
         Ok(self.registry.tenant(id).await?.unwrap_or(tenant))
     }
@@ -142,19 +188,41 @@ impl Provisioner {
         origin: &Origin,
         body: impl AsyncFnOnce(&Tenant) -> Result<(), ProvisionError>,
     ) -> Result<(), ProvisionError> {
+        self.exclusively_with(
+            kind,
+            tenant,
+            allowed,
+            json!({}),
+            origin,
+            async |tenant, _| body(tenant).await,
+        )
+        .await
+    }
+
+    /// [`Self::exclusively`] with `params` recorded in the operation (what `reconcile` needs to
+    /// resolve it after a crash); `body` also gets the operation's id.
+    pub(crate) async fn exclusively_with(
+        &self,
+        kind: OperationKind,
+        tenant: &Tenant,
+        allowed: &[TenantStatus],
+        params: serde_json::Value,
+        origin: &Origin,
+        body: impl AsyncFnOnce(&Tenant, uuid::Uuid) -> Result<(), ProvisionError>,
+    ) -> Result<(), ProvisionError> {
         let action = verb(kind);
         require(tenant, allowed, action)?;
         let id = tenant.id;
         let op = self
             .registry
-            .start_operation(kind, Some(id), action, json!({}), Some(&origin.actor))
+            .start_operation(kind, Some(id), action, params, Some(&origin.actor))
             .await?;
         crate::operation_started(op.id);
         let heartbeat = Heartbeat::start(self.registry.clone(), op.id, HEARTBEAT_INTERVAL);
         let result = async {
             let current = self.registry.find_tenant(&id.into()).await?;
             require(&current, allowed, action)?;
-            body(&current).await
+            body(&current, op.id).await
         }
         .await;
         drop(heartbeat);
@@ -228,11 +296,13 @@ fn verb(kind: OperationKind) -> &'static str {
         OperationKind::TenantSuspend => "suspend",
         OperationKind::TenantReactivate => "reactivate",
         OperationKind::TenantDelete => "delete",
+        OperationKind::TenantBackup => "back up",
+        OperationKind::TenantRestore => "restore",
         other => other.as_str(),
     }
 }
 
-fn require(
+pub(crate) fn require(
     tenant: &Tenant,
     allowed: &[TenantStatus],
     action: &'static str,

@@ -27,6 +27,7 @@ pub struct Provisioner {
     pub(crate) migrations: &'static MigrationSource,
     pub(crate) reserved_subdomains: Vec<String>,
     pub(crate) failpoint: Option<Step>,
+    pub(crate) backups: Arc<crate::BackupConfig>,
 }
 
 impl Provisioner {
@@ -41,6 +42,7 @@ impl Provisioner {
             migrations,
             reserved_subdomains: Vec::new(),
             failpoint: None,
+            backups: Arc::new(crate::BackupConfig::local(data_dir)),
         }
     }
 
@@ -86,12 +88,24 @@ impl Provisioner {
         }
         let server = self.registry.server(id).await?;
         let url = self.registry.server_connect_url(&server)?;
-        let backend = Arc::new(PostgresBackend::new(server.name.as_str(), &url)?);
+        let backend = Arc::new(PostgresBackend::with_pg_bin(
+            server.name.as_str(),
+            &url,
+            self.backups.pg_bin.clone(),
+        )?);
         self.servers
             .lock()
             .expect("server map lock")
             .insert(id, backend.clone());
         Ok(backend)
+    }
+
+    /// Tenant databases present on `server` (`None`: the SQLite directory), for checks.
+    pub async fn list_tenant_databases(
+        &self,
+        server: Option<DbServerId>,
+    ) -> Result<Vec<String>, ProvisionError> {
+        Ok(self.backend(server).await?.list_databases().await?)
     }
 
     /// The tenant's database and role names, re-validated from the registry row.

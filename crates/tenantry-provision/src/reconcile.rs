@@ -177,10 +177,13 @@ impl Provisioner {
                         Some(tenant.id),
                         detail,
                     );
+                    self.ensure_final_backup(op, tenant).await?;
                     self.finish_delete(tenant, audit).await?;
                 }
                 Outcome::Completed
             }
+            OperationKind::TenantBackup => self.resolve_backup(op, tenant.as_ref()).await?,
+            OperationKind::TenantRestore => self.resolve_restore(op, tenant.as_ref()).await?,
             OperationKind::TenantSuspend | OperationKind::TenantReactivate => {
                 // The status is the truth: make the role's login agree with it.
                 if let Some(tenant) = tenant.as_ref() {

@@ -14,6 +14,7 @@ pub mod sqlite;
 use async_trait::async_trait;
 use secrecy::SecretString;
 use tenantry_migrate::Dialect;
+use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use connect_error::ConnectFailure;
 pub use names::{DbIdent, IdentError};
@@ -103,4 +104,22 @@ pub trait DatabaseBackend: Send + Sync {
 
     /// Names of tenant roles present on this backend (empty on SQLite) — for drift detection.
     async fn list_roles(&self) -> Result<Vec<String>, BackendError>;
+
+    /// Streams a consistent copy of the tenant's database into `out`: PostgreSQL `pg_dump`'s
+    /// custom format, SQLite a `VACUUM INTO` copy of the file. Writers go on meanwhile.
+    async fn dump(
+        &self,
+        db: &TenantDatabase,
+        out: &mut (dyn AsyncWrite + Unpin + Send),
+    ) -> Result<(), BackendError>;
+
+    /// Loads what [`Self::dump`] wrote into the new database `db`: on PostgreSQL an empty
+    /// database made by [`Self::ensure_database`], restored in one transaction with every object
+    /// owned by the tenant's role; on SQLite a file that must not exist yet, written whole and
+    /// then renamed into place.
+    async fn load(
+        &self,
+        db: &TenantDatabase,
+        input: &mut (dyn AsyncRead + Unpin + Send),
+    ) -> Result<(), BackendError>;
 }

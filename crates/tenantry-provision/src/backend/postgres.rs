@@ -26,6 +26,9 @@ use super::scram::ScramVerifier;
 use super::{BackendError, DatabaseBackend, DbIdent, Login, TenantDatabase};
 
 mod connect;
+mod tools;
+
+use tools::PgTools;
 
 /// How long one connection attempt to a server may take (TCP, TLS, authentication) before it is
 /// reported as timed out: a server check, or the first connection of an empty admin pool.
@@ -64,6 +67,8 @@ pub struct PostgresBackend {
     options: PgConnectOptions,
     /// The admin URL without credentials, database or other parameters: where tenants connect.
     tenant_base: Url,
+    /// `pg_dump` / `pg_restore` with the admin's credentials.
+    tools: PgTools,
 }
 
 impl std::fmt::Debug for PostgresBackend {
@@ -80,6 +85,15 @@ impl PostgresBackend {
     /// Connects lazily: an unreachable server is reported by the first operation. Call inside a
     /// Tokio runtime (the pool starts its idle reaper).
     pub fn new(server_name: &str, admin_url: &SecretString) -> Result<Self, BackendError> {
+        Self::with_pg_bin(server_name, admin_url, None)
+    }
+
+    /// Like [`Self::new`]; backups run `pg_dump` and `pg_restore` from `pg_bin` when it is set.
+    pub fn with_pg_bin(
+        server_name: &str,
+        admin_url: &SecretString,
+        pg_bin: Option<std::path::PathBuf>,
+    ) -> Result<Self, BackendError> {
         let invalid = |message: String| BackendError::Failed {
             action: "parse server URL",
             message,
@@ -111,6 +125,7 @@ impl PostgresBackend {
             pool,
             options,
             tenant_base: tenant_base(&url),
+            tools: PgTools::from_url(&url, pg_bin),
         })
     }
 
@@ -390,9 +405,46 @@ impl DatabaseBackend for PostgresBackend {
         )
         .await
     }
+
+    async fn dump(
+        &self,
+        db: &TenantDatabase,
+        out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    ) -> Result<(), BackendError> {
+        let major = self.server_major().await?;
+        self.tools.dump(major, &db.name, out).await
+    }
+
+    async fn load(
+        &self,
+        db: &TenantDatabase,
+        input: &mut (dyn tokio::io::AsyncRead + Unpin + Send),
+    ) -> Result<(), BackendError> {
+        let major = self.server_major().await?;
+        self.tools
+            .restore(major, &db.name, self.role(db)?, input)
+            .await
+    }
 }
 
 impl PostgresBackend {
+    /// The server's major version (`server_version_num` / 10000), which the client tools must
+    /// match or exceed.
+    async fn server_major(&self) -> Result<u32, BackendError> {
+        let mut conn = self.conn().await?;
+        let version: String = sqlx::query_scalar("SELECT current_setting('server_version_num')")
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| self.error("read server version", e))?;
+        version
+            .parse::<u32>()
+            .map(|n| n / 10_000)
+            .map_err(|_| BackendError::Failed {
+                action: "read server version",
+                message: format!("unexpected server_version_num {version:?}"),
+            })
+    }
+
     /// Catalog names that are Tenantry identifiers. `DbIdent::parse` is the filter, not SQL:
     /// `LIKE 't%'` would also match `template0`/`template1`.
     async fn names(

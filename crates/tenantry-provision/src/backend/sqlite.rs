@@ -21,6 +21,8 @@ use tenantry_migrate::{Dialect, MigrationSource};
 
 use super::{BackendError, DatabaseBackend, DbIdent, Login, TenantDatabase};
 
+mod dump;
+
 /// Files SQLite may keep beside a database, and `-copy`, ours while a new file is written. They
 /// go first on deletion: a `-wal` left behind by a crash would be replayed into a new database
 /// created under the same name.
@@ -360,6 +362,22 @@ impl DatabaseBackend for SqliteBackend {
 
     async fn list_roles(&self) -> Result<Vec<String>, BackendError> {
         Ok(Vec::new())
+    }
+
+    async fn dump(
+        &self,
+        db: &TenantDatabase,
+        out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
+    ) -> Result<(), BackendError> {
+        self.dump_file(db, out).await
+    }
+
+    async fn load(
+        &self,
+        db: &TenantDatabase,
+        input: &mut (dyn tokio::io::AsyncRead + Unpin + Send),
+    ) -> Result<(), BackendError> {
+        self.load_file(db, input).await
     }
 }
 
