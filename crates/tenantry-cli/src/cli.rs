@@ -100,12 +100,60 @@ pub enum TenantsCommand {
         #[command(flatten)]
         output: JsonFlag,
     },
-    /// Delete a tenant's database and role (irreversible); a tombstone row is kept.
+    /// Delete a tenant's database and role; a tombstone row is kept. A final backup is taken
+    /// first, so `tenants recover` can bring it back while the backup is kept.
     Delete {
         tenant: String,
         /// Must repeat the tenant's subdomain.
         #[arg(long)]
         confirm: String,
+        /// Take no final backup: the data is gone for good.
+        #[arg(long)]
+        no_backup: bool,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Back up one tenant, or every active one, into the backup store (encrypted as it streams).
+    Backup {
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        tenant: Option<String>,
+        /// Every active tenant (and suspended ones with --include-suspended).
+        #[arg(long)]
+        all: bool,
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
+        concurrency: u16,
+        #[arg(long, requires = "all")]
+        include_suspended: bool,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// List a tenant's backups, newest first.
+    Backups {
+        tenant: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Restore a backup in place of the tenant's database (verified first, loaded into a new
+    /// database, then switched in), or with --into clone it into a new tenant.
+    Restore {
+        tenant: String,
+        #[arg(long)]
+        backup: uuid::Uuid,
+        /// Create a new tenant with this subdomain from the backup instead.
+        #[arg(long)]
+        into: Option<String>,
+        /// The clone's name (default: the source's).
+        #[arg(long, requires = "into")]
+        name: Option<String>,
+        /// The clone's server (default: the least loaded).
+        #[arg(long, requires = "into")]
+        server: Option<String>,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Bring a deleted tenant back from its final backup, while that backup is kept.
+    Recover {
+        subdomain: String,
         #[command(flatten)]
         output: JsonFlag,
     },

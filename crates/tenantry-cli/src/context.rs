@@ -4,11 +4,12 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use tenantry_backup::store::S3Options;
 use tenantry_core::Settings;
 use tenantry_core::settings::{DatabaseUrl, KeySource, MASTER_KEY_ENV};
 use tenantry_core::vault::{KeyRing, PasswordChecker, Vault};
 use tenantry_ops::{DomainRules, JobLimits, Operator};
-use tenantry_provision::{Provisioner, Step};
+use tenantry_provision::{BackupConfig, Provisioner, Step};
 use tenantry_registry::Registry;
 
 use crate::error::{CliError, with_causes};
@@ -119,6 +120,7 @@ impl Context {
         Ok(
             Provisioner::new(self.registry().await?, &self.settings.data_dir)
                 .with_reserved_subdomains(self.settings.tenants.reserved_subdomains.clone())
+                .with_backups(backup_config(&self.settings))
                 .with_failpoint(failpoint),
         )
     }
@@ -128,6 +130,25 @@ impl Context {
     pub async fn operator(&self) -> Result<Operator, CliError> {
         operator(Arc::new(self.provisioner().await?), &self.settings)
     }
+}
+
+/// Where backups go and how they are made, from `[backups]`.
+pub fn backup_config(settings: &Settings) -> BackupConfig {
+    let b = &settings.backups;
+    let mut config = BackupConfig::local(&settings.data_dir);
+    if let Some(target) = &b.target {
+        config.target = target.clone();
+    }
+    config.s3 = S3Options {
+        endpoint: b.s3.endpoint.clone(),
+        region: b.s3.region.clone(),
+        access_key_id: b.s3.access_key_id.clone(),
+        secret_access_key: b.s3.secret_access_key.clone(),
+        allow_http: b.s3.allow_http,
+    };
+    config.pg_bin = b.pg_bin.clone();
+    config.deleted_retention = chrono::Duration::days(i64::from(b.deleted_retention_days));
+    config
 }
 
 /// The operator service over `provisioner`, with a small password checker: one command hashes

@@ -54,6 +54,7 @@ impl CliError {
                 | OpsError::DomainUnverified { .. }
                 | OpsError::DnsTimeout { .. }
                 | OpsError::DnsFailed { .. }
+                | OpsError::BackupUnusable(_)
                 | OpsError::Failed(_) => 1,
             },
             Self::Failed(_) | Self::Provision(_) => 1,

@@ -45,6 +45,8 @@ pub struct ResolvedTenant {
     pub id: TenantId,
     pub subdomain: String,
     pub status: TenantStatus,
+    /// Its database is being switched (restore, move): requests get 503 with Retry-After.
+    pub fenced: bool,
     /// The tenant's request bucket; `None` while the directory does not hold the tenant yet.
     pub(crate) limiter: Option<Arc<RequestLimiter>>,
 }
@@ -52,7 +54,10 @@ pub struct ResolvedTenant {
 /// Equal when they describe the same tenant state (the bucket is not compared).
 impl PartialEq for ResolvedTenant {
     fn eq(&self, other: &Self) -> bool {
-        self.id == other.id && self.subdomain == other.subdomain && self.status == other.status
+        self.id == other.id
+            && self.subdomain == other.subdomain
+            && self.status == other.status
+            && self.fenced == other.fenced
     }
 }
 
@@ -65,6 +70,7 @@ impl From<&Listed> for ResolvedTenant {
             id: e.id,
             subdomain: e.subdomain.clone(),
             status: e.status,
+            fenced: e.fence.is_some(),
             limiter: Some(l.limiter.clone()),
         }
     }
@@ -76,6 +82,7 @@ impl From<&Tenant> for ResolvedTenant {
             id: t.id,
             subdomain: t.subdomain.to_string(),
             status: t.status,
+            fenced: t.fence.is_some(),
             limiter: None,
         }
     }

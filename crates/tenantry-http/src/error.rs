@@ -111,6 +111,13 @@ pub enum ApiError {
     /// DNS answered a domain verification with an error, or could not be asked (admin API).
     #[error("{0}")]
     DnsUnavailable(String),
+    /// A backup that cannot be restored: not completed, corrupt, tampered with, or another
+    /// engine's (admin API). Nothing was touched.
+    #[error("{0}")]
+    BackupUnusable(String),
+    /// The tenant's database is being switched (a restore or a move): retry in a moment.
+    #[error("the tenant is briefly unavailable while its database is switched; retry shortly")]
+    TenantMaintenance,
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -153,6 +160,8 @@ impl ApiError {
             Self::DomainUnverified(_) => "domain_unverified",
             Self::DnsTimeout(_) => "dns_timeout",
             Self::DnsUnavailable(_) => "dns_unavailable",
+            Self::BackupUnusable(_) => "backup_unusable",
+            Self::TenantMaintenance => "tenant_maintenance",
             Self::Internal(_) => "internal_error",
         }
     }
@@ -164,6 +173,7 @@ impl ApiError {
                 Some((*retry_after).max(1))
             }
             Self::RegistryUnavailable => Some(2),
+            Self::TenantMaintenance => Some(1),
             Self::OperationInProgress(_) | Self::IdempotencyInFlight => Some(1),
             Self::DnsTimeout(_) | Self::DnsUnavailable(_) => Some(5),
             Self::Busy { retry_after } | Self::TooManyRequests { retry_after } => {
@@ -210,6 +220,7 @@ impl From<tenantry_ops::OpsError> for ApiError {
             e @ OpsError::DomainUnverified { .. } => Self::DomainUnverified(e.to_string()),
             e @ OpsError::DnsTimeout { .. } => Self::DnsTimeout(e.to_string()),
             e @ OpsError::DnsFailed { .. } => Self::DnsUnavailable(e.to_string()),
+            OpsError::BackupUnusable(message) => Self::BackupUnusable(message),
             OpsError::Forbidden(_) => Self::Forbidden,
             OpsError::Failed(cause) if master_unreachable(cause.as_ref()) => {
                 tracing::warn!(error = %error_chain(cause.as_ref()), "master registry unavailable");
@@ -309,13 +320,16 @@ impl ResponseError for ApiError {
             | Self::DatabaseUnavailable { .. }
             | Self::RegistryUnavailable
             | Self::DnsUnavailable(_)
+            | Self::TenantMaintenance
             | Self::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::DnsTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Validation(_) | Self::IdempotencyMismatch => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation(_) | Self::IdempotencyMismatch | Self::BackupUnusable(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::Conflict(_)
             | Self::InvalidState(_)
             | Self::OperationInProgress(_)

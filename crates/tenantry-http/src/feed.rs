@@ -162,7 +162,13 @@ impl Feed {
             match (change.kind, change.user) {
                 (ChangeKind::UserCredentials, Some(user)) => state.users.forget(id, user).await,
                 (ChangeKind::UserCredentials, None) => state.users.forget_tenant(id),
-                (ChangeKind::Status | ChangeKind::Deleted | ChangeKind::Plan, _) => {
+                (
+                    ChangeKind::Status
+                    | ChangeKind::Deleted
+                    | ChangeKind::Plan
+                    | ChangeKind::Database,
+                    _,
+                ) => {
                     state.pools.invalidate(id).await;
                     state.users.forget_tenant(id);
                 }

@@ -69,6 +69,7 @@ impl TenantRouting {
         };
         let tenant = found.ok_or(ApiError::TenantNotFound)?;
         match tenant.status {
+            TenantStatus::Active if tenant.fenced => Err(ApiError::TenantMaintenance),
             TenantStatus::Active => Ok(tenant),
             TenantStatus::Provisioning => Err(ApiError::TenantProvisioning),
             TenantStatus::Suspended => Err(ApiError::TenantSuspended),

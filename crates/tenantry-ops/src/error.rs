@@ -43,6 +43,10 @@ pub enum OpsError {
     /// The resolver answered with an error (SERVFAIL, REFUSED) or could not be asked.
     #[error("the DNS lookup of {name} failed: {reason}; retry later")]
     DnsFailed { name: String, reason: String },
+    /// A backup that cannot be restored (not completed, corrupt, tampered with, another
+    /// engine's). Nothing was touched.
+    #[error("{0}")]
+    BackupUnusable(String),
     #[error("{0}")]
     Failed(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -80,6 +84,7 @@ impl From<ProvisionError> for OpsError {
             e @ ProvisionError::NoCapacity { .. } => Self::invalid("server", e),
             e @ ProvisionError::InvalidState { .. } => Self::InvalidState(e.to_string()),
             ProvisionError::Confirmation { given, .. } => Self::Confirmation { given },
+            e @ ProvisionError::BackupUnusable { .. } => Self::BackupUnusable(e.to_string()),
             e => Self::Failed(Box::new(e)),
         }
     }

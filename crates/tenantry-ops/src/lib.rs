@@ -7,6 +7,7 @@
 //! its audit row naming the caller, its address and request id.
 
 mod admins;
+mod backups;
 mod caller;
 mod dns;
 mod domains;
@@ -28,6 +29,7 @@ use tenantry_provision::Provisioner;
 use tenantry_registry::Registry;
 
 pub use admins::{AdminChanges, AdminView, NewAdmin};
+pub use backups::{BackupView, FleetBackup, MAX_BACKUP_CONCURRENCY, RestoreView};
 pub use caller::{Caller, Permission, allows};
 pub use domains::{DomainRules, DomainView, Verification};
 pub use error::OpsError;
@@ -35,6 +37,7 @@ pub use health::TenantHealth;
 pub use jobs::{Done, Jobs, Submitted};
 pub use records::FleetStats;
 pub use servers::{NewServerRequest, ServerView, check_server};
+pub use tenantry_provision::FinalBackup;
 pub use tenants::{CreatedTenant, NewTenantRequest, PreparedTenant, TenantChanges, TenantList};
 pub use tokens::{IssuedToken, TOKEN_PREFIX, TokenView};
 pub use views::{OperationView, TenantView};

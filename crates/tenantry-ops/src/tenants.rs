@@ -6,7 +6,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use tenantry_core::{Email, PlanId, ServerName, Subdomain, TenantRef};
 use tenantry_provision::fleet::{FleetOptions, FleetReport, TenantMigration};
-use tenantry_provision::{CreateTenant, Reactivated};
+use tenantry_provision::{CreateTenant, FinalBackup, Reactivated};
 use tenantry_registry::{TenantPatch, TenantQuery, TenantStatus};
 
 use crate::{Caller, Operator, OpsError, Permission, TenantView};
@@ -331,17 +331,19 @@ impl Operator {
             .await?)
     }
 
-    /// Deletes the tenant's database and role; `confirm` must be its subdomain.
+    /// Deletes the tenant's database and role; `confirm` must be its subdomain. With
+    /// [`FinalBackup::Take`] it is backed up first and stays recoverable for a while.
     pub async fn delete_tenant(
         &self,
         caller: &Caller,
         tenant: &TenantRef,
         confirm: &str,
+        final_backup: FinalBackup,
     ) -> Result<TenantView, OpsError> {
         caller.require(Permission::Tenants)?;
         let t = self
             .provisioner()
-            .delete(tenant, confirm, &caller.origin())
+            .delete_with(tenant, confirm, final_backup, &caller.origin())
             .await?;
         self.view(&t).await
     }

@@ -42,7 +42,8 @@ pub async fn run(ctx: &Context) -> Result<(), CliError> {
     };
     let provisioner = Arc::new(
         Provisioner::new(registry.clone(), &settings.data_dir)
-            .with_reserved_subdomains(settings.tenants.reserved_subdomains.clone()),
+            .with_reserved_subdomains(settings.tenants.reserved_subdomains.clone())
+            .with_backups(crate::context::backup_config(settings)),
     );
     if embedded {
         ensure_first_admin(&operator(provisioner.clone(), settings)?).await?;

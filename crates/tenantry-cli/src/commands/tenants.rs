@@ -2,13 +2,14 @@
 //! calls one operator method as [`Caller::cli`] and prints the answer; the lifecycle itself
 //! (checks, audit rows, operations) lives in the operator service.
 
+mod backups;
 mod domains;
 mod report;
 
 use secrecy::ExposeSecret as _;
 use serde_json::json;
 use tenantry_core::TenantRef;
-use tenantry_ops::{Caller, NewTenantRequest, Operator, TenantView};
+use tenantry_ops::{Caller, FinalBackup, NewTenantRequest, Operator, TenantView};
 use tenantry_provision::fleet::FleetOptions;
 
 use crate::cli::{JsonFlag, TenantsCommand};
@@ -111,11 +112,17 @@ pub async fn run(ctx: &Context, cmd: TenantsCommand) -> Result<(), CliError> {
         TenantsCommand::Delete {
             tenant,
             confirm,
+            no_backup,
             output,
         } => {
             let ops = ctx.operator().await?;
+            let final_backup = if no_backup {
+                FinalBackup::Skip
+            } else {
+                FinalBackup::Take
+            };
             let view = ops
-                .delete_tenant(&caller, &tenant_ref(&tenant), &confirm)
+                .delete_tenant(&caller, &tenant_ref(&tenant), &confirm, final_backup)
                 .await?;
             print_tenant(&view, &output);
             Ok(())
@@ -144,6 +151,12 @@ pub async fn run(ctx: &Context, cmd: TenantsCommand) -> Result<(), CliError> {
             .await
         }
         TenantsCommand::Domains(cmd) => domains::run(ctx, &caller, cmd).await,
+        cmd @ (TenantsCommand::Backup { .. }
+        | TenantsCommand::Backups { .. }
+        | TenantsCommand::Restore { .. }
+        | TenantsCommand::Recover { .. }) => {
+            backups::run(&ctx.operator().await?, &caller, cmd).await
+        }
     }
 }
 
@@ -186,7 +199,7 @@ async fn create(
     Ok(())
 }
 
-fn print_tenant(view: &TenantView, flags: &JsonFlag) {
+pub(super) fn print_tenant(view: &TenantView, flags: &JsonFlag) {
     if flags.json {
         output::json(view);
     } else {

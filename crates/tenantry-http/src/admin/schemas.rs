@@ -6,7 +6,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use tenantry_ops::{AdminView, FleetStats, TenantHealth, TenantView, TokenView};
+use tenantry_ops::{
+    AdminView, BackupView, FleetStats, RestoreView, TenantHealth, TenantView, TokenView,
+};
 use tenantry_registry::{OperationKind, OperationState};
 use utoipa::ToSchema;
 
@@ -63,6 +65,8 @@ macro_rules! operation_answer {
 
 operation_answer!(TenantOperation, TenantView);
 operation_answer!(MigrationOperation, FleetReport);
+operation_answer!(BackupOperation, BackupView);
+operation_answer!(RestoreOperation, RestoreView);
 
 /// How far an operation got (as `tenantry_ops::OperationView` says).
 #[derive(Serialize, ToSchema)]

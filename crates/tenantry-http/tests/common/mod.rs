@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test file uses part of this harness
 
 pub mod admin;
+pub mod backups;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};

@@ -4,7 +4,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use serde_json::json;
-use tenantry_ops::{Permission, TenantView};
+use tenantry_ops::{FinalBackup, Permission, TenantView};
 use tenantry_provision::fleet::FleetOptions;
 use utoipa::{OpenApi, ToSchema};
 
@@ -116,9 +116,18 @@ struct DeleteBody {
     /// The tenant's subdomain, typed again.
     #[schema(value_type = String)]
     confirm: Option<String>,
+    /// Take a final backup first (default): the tenant can then be recovered
+    /// (`POST /admin/v1/tenants/recover`) while it is kept. `false` deletes the data for good.
+    #[serde(default = "yes")]
+    backup: bool,
 }
 
-/// Deletes a tenant: its database and role are dropped, its host answers 404. A long action:
+fn yes() -> bool {
+    true
+}
+
+/// Deletes a tenant: a final backup is taken (unless `backup: false`), its database and role are
+/// dropped, its host answers 404. A long action:
 /// `202` with the operation, or `200` once it ended within `Prefer: wait=N`.
 #[utoipa::path(
     delete,
@@ -156,10 +165,16 @@ pub(super) async fn delete(
     let tenant = tenant_ref(path)?;
     let caller = caller.0;
     once(&req, &state, &caller, &body, async || {
-        let confirm = if body.is_empty() {
-            None
+        let (confirm, backup) = if body.is_empty() {
+            (None, true)
         } else {
-            json_body::<DeleteBody>(&req, &body)?.confirm
+            let b = json_body::<DeleteBody>(&req, &body)?;
+            (b.confirm, b.backup)
+        };
+        let final_backup = if backup {
+            FinalBackup::Take
+        } else {
+            FinalBackup::Skip
         };
         let confirm = confirm.ok_or_else(|| {
             ApiError::BadRequest(
@@ -170,7 +185,10 @@ pub(super) async fn delete(
         let who = caller.clone();
         let submitted = state
             .ops
-            .submit(async move { ops.delete_tenant(&who, &tenant, &confirm).await })
+            .submit(async move {
+                ops.delete_tenant(&who, &tenant, &confirm, final_backup)
+                    .await
+            })
             .await?;
         answer(&state, submitted, preferred_wait(&req), json!({})).await
     })

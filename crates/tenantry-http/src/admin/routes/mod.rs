@@ -2,6 +2,7 @@
 //! service's.
 
 mod accounts;
+mod backups;
 mod domains;
 mod fleet;
 mod lifecycle;
@@ -22,6 +23,7 @@ use crate::routes::pagination::{Page, PageQuery};
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(lifecycle::router)
+        .configure(backups::router)
         .configure(tenants::router)
         .configure(accounts::router)
         .configure(operators::router)
@@ -34,10 +36,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub(crate) type Unread = web::Bytes;
 
 /// Each route module's part of the admin API document.
-pub fn documents() -> [utoipa::openapi::OpenApi; 6] {
+pub fn documents() -> [utoipa::openapi::OpenApi; 7] {
     [
         tenants::Api::openapi(),
         lifecycle::Api::openapi(),
+        backups::Api::openapi(),
         domains::Api::openapi(),
         accounts::Api::openapi(),
         operators::Api::openapi(),
