@@ -118,6 +118,9 @@ pub struct RegistrySettings {
 pub struct TenantSettings {
     /// Subdomains refused in addition to the built-in list (`crate::ids::RESERVED_SUBDOMAINS`).
     pub reserved_subdomains: Vec<String>,
+    /// How often `serve` measures tenant databases against their storage limits (seconds;
+    /// 0 = never, and no tenant's writes are ever refused for size).
+    pub storage_check_every_secs: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -235,6 +238,7 @@ struct RawRegistry {
 #[serde(deny_unknown_fields)]
 struct RawTenants {
     reserved_subdomains: Vec<String>,
+    storage_check_every_secs: u64,
 }
 
 #[derive(Deserialize)]
@@ -315,6 +319,7 @@ level = "info"
 
 [tenants]
 reserved_subdomains = []
+storage_check_every_secs = 300
 "#;
 
 impl Settings {
@@ -391,6 +396,15 @@ impl Settings {
         let base_domain = validate_domain(&raw.server.base_domain)
             .map_err(|m| SettingsError::invalid("server.base_domain", m))?;
 
+        let storage_check_every_secs = raw.tenants.storage_check_every_secs;
+        if storage_check_every_secs != 0 && !(10..=86_400).contains(&storage_check_every_secs) {
+            return Err(SettingsError::invalid(
+                "tenants.storage_check_every_secs",
+                format!(
+                    "{storage_check_every_secs} is not 0 (off) or between 10 and 86400 seconds"
+                ),
+            ));
+        }
         if raw.data_dir.trim().is_empty() {
             return Err(SettingsError::invalid("data_dir", "must not be empty"));
         }
@@ -512,6 +526,7 @@ impl Settings {
                     .map(|s| s.trim().to_ascii_lowercase())
                     .filter(|s| !s.is_empty())
                     .collect(),
+                storage_check_every_secs,
             },
             file: file.map(Path::to_owned),
         })

@@ -26,7 +26,9 @@ use std::time::{Duration, Instant};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use moka::future::Cache;
 use tenantry_core::{PlanId, Subdomain, TenantId};
-use tenantry_registry::{DirectoryEntry, Registry, RegistryError, Tenant, TenantStatus};
+use tenantry_registry::{
+    DirectoryEntry, Registry, RegistryError, StorageLevel, Tenant, TenantStatus,
+};
 
 use crate::error::ApiError;
 use crate::rate_limit::{PlanLimits, RequestLimiter};
@@ -47,6 +49,8 @@ pub struct ResolvedTenant {
     pub status: TenantStatus,
     /// Its database is being switched (restore, move): requests get 503 with Retry-After.
     pub fenced: bool,
+    /// Its database has reached its storage limit: writes get 403 `storage_quota_exceeded`.
+    pub storage_exceeded: bool,
     /// The tenant's request bucket; `None` while the directory does not hold the tenant yet.
     pub(crate) limiter: Option<Arc<RequestLimiter>>,
 }
@@ -58,6 +62,7 @@ impl PartialEq for ResolvedTenant {
             && self.subdomain == other.subdomain
             && self.status == other.status
             && self.fenced == other.fenced
+            && self.storage_exceeded == other.storage_exceeded
     }
 }
 
@@ -71,6 +76,7 @@ impl From<&Listed> for ResolvedTenant {
             subdomain: e.subdomain.clone(),
             status: e.status,
             fenced: e.fence.is_some(),
+            storage_exceeded: e.storage_exceeded,
             limiter: Some(l.limiter.clone()),
         }
     }
@@ -83,6 +89,7 @@ impl From<&Tenant> for ResolvedTenant {
             subdomain: t.subdomain.to_string(),
             status: t.status,
             fenced: t.fence.is_some(),
+            storage_exceeded: t.storage_level == StorageLevel::Exceeded,
             limiter: None,
         }
     }

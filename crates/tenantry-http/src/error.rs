@@ -115,6 +115,12 @@ pub enum ApiError {
     /// engine's (admin API). Nothing was touched.
     #[error("{0}")]
     BackupUnusable(String),
+    /// The tenant's database has reached its storage limit: reads go on, writes are refused.
+    #[error(
+        "the tenant's storage quota is used up: delete data or ask for a higher limit to write \
+         again"
+    )]
+    StorageQuotaExceeded,
     /// The tenant's database is being switched (a restore or a move): retry in a moment.
     #[error("the tenant is briefly unavailable while its database is switched; retry shortly")]
     TenantMaintenance,
@@ -161,6 +167,7 @@ impl ApiError {
             Self::DnsTimeout(_) => "dns_timeout",
             Self::DnsUnavailable(_) => "dns_unavailable",
             Self::BackupUnusable(_) => "backup_unusable",
+            Self::StorageQuotaExceeded => "storage_quota_exceeded",
             Self::TenantMaintenance => "tenant_maintenance",
             Self::Internal(_) => "internal_error",
         }
@@ -310,9 +317,11 @@ impl ResponseError for ApiError {
                 StatusCode::BAD_REQUEST
             }
             Self::TenantNotFound | Self::NotFound => StatusCode::NOT_FOUND,
-            Self::TenantSuspended | Self::WrongTenant | Self::Forbidden | Self::PlanLimit(_) => {
-                StatusCode::FORBIDDEN
-            }
+            Self::TenantSuspended
+            | Self::WrongTenant
+            | Self::Forbidden
+            | Self::PlanLimit(_)
+            | Self::StorageQuotaExceeded => StatusCode::FORBIDDEN,
             Self::Unauthorized | Self::InvalidCredentials => StatusCode::UNAUTHORIZED,
             Self::TenantProvisioning
             | Self::TenantUnavailable

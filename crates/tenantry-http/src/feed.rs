@@ -172,7 +172,7 @@ impl Feed {
                     state.pools.invalidate(id).await;
                     state.users.forget_tenant(id);
                 }
-                (ChangeKind::Created | ChangeKind::Domains, _) => {}
+                (ChangeKind::Created | ChangeKind::Domains | ChangeKind::Storage, _) => {}
             }
             self.last = Some(change.id);
         }

@@ -139,7 +139,8 @@ impl IntoResponses for TenantErrors {
             (
                 403,
                 "`tenant_suspended`, `wrong_tenant` (a token of another tenant), `forbidden` \
-                 (the user's role does not allow this).",
+                 (the user's role does not allow this), `storage_quota_exceeded` (a write while \
+                 the tenant's database is at its storage limit; reads and deletes go on).",
             ),
             (
                 404,
@@ -149,8 +150,8 @@ impl IntoResponses for TenantErrors {
             (413, "`payload_too_large`: the body is over 64 KiB."),
             (
                 503,
-                "`tenant_provisioning`, `tenant_unavailable`, `database_busy`, \
-                 `database_unavailable`, `registry_unavailable`, `busy`: retry later \
+                "`tenant_provisioning`, `tenant_unavailable`, `tenant_maintenance`, \
+                 `database_busy`, `database_unavailable`, `registry_unavailable`, `busy`: retry later \
                  (`Retry-After` says when, if it is known).",
             ),
         ])

@@ -161,7 +161,8 @@ enum HostKey {
 
 /// Middleware for tenant-routed scopes, in this order: resolve and gate the tenant (so an
 /// unknown route of a suspended tenant is still 403), take a request from the tenant's plan
-/// quota (over it: 429 with `Retry-After`, see [`crate::rate_limit`]), read the whole body within
+/// quota (over it: 429 with `Retry-After`, see [`crate::rate_limit`]), refuse writes of a tenant
+/// over its storage limit (403 `storage_quota_exceeded`), read the whole body within
 /// the request deadline (a slow client gets 408 and never holds anything of the tenant), then
 /// check the bearer token if there is one. Only then does a handler run — and lease a tenant
 /// connection — so no client can hold a tenant's connection while it dawdles over its request.
@@ -183,12 +184,24 @@ pub async fn require_tenant(
     if let Some(limiter) = &tenant.limiter {
         limiter.check()?;
     }
+    if tenant.storage_exceeded && writes(req.request()) {
+        return Err(ApiError::StorageQuotaExceeded.into());
+    }
     crate::body::read_whole(&mut req, state.request_timeout).await?;
     if let Some(user) = crate::auth::authenticate(req.request(), &state, tenant.id).await? {
         req.extensions_mut().insert(user);
     }
     req.extensions_mut().insert(tenant);
     next.call(req).await
+}
+
+/// Whether a request may grow the tenant's database: what a full tenant is refused. Reads,
+/// deletes (the way back under the limit) and signing in go on.
+fn writes(req: &HttpRequest) -> bool {
+    use actix_web::http::Method;
+    let method = req.method();
+    (method == Method::POST || method == Method::PUT || method == Method::PATCH)
+        && !req.path().starts_with("/api/v1/auth/")
 }
 
 /// A leased connection to the request's tenant database. Extracting it resolves and gates the

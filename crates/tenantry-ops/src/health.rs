@@ -14,7 +14,7 @@ use sea_orm::{ConnectionTrait as _, DbBackend, Statement};
 use serde::Serialize;
 use tenantry_core::{TenantId, TenantRef};
 use tenantry_provision::Provisioner;
-use tenantry_registry::{Tenant, TenantStatus};
+use tenantry_registry::{StorageLevel, Tenant, TenantStatus};
 use tokio::sync::Semaphore;
 
 use crate::{Caller, Operator, OpsError, Permission};
@@ -42,6 +42,8 @@ pub struct TenantHealth {
     pub last_query_time_ms: Option<f64>,
     pub storage_used_mb: Option<f64>,
     pub storage_limit_mb: Option<i64>,
+    /// The level the last scheduled measurement recorded (`exceeded`: writes are refused).
+    pub storage_level: StorageLevel,
     pub schema_version: Option<i32>,
 }
 
@@ -108,6 +110,7 @@ async fn probe(provisioner: &Provisioner, t: &Tenant) -> TenantHealth {
         last_query_time_ms: None,
         storage_used_mb: None,
         storage_limit_mb: t.storage_limit_mb,
+        storage_level: t.storage_level,
         schema_version: t.schema_version,
     };
     if t.status != TenantStatus::Active {
@@ -152,7 +155,7 @@ async fn query(provisioner: &Provisioner, t: &Tenant, health: &mut TenantHealth)
                 .ok()
                 .flatten()
                 .and_then(|row| row.try_get_by_index::<i64>(0).ok());
-            health.storage_used_mb = size.map(|b| b as f64 / (1024.0 * 1024.0));
+            health.storage_used_mb = size.map(crate::views::mebibytes);
         }
         Err(e) => health.error = Some(e.to_string()),
     }

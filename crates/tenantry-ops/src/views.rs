@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tenantry_core::TenantId;
-use tenantry_registry::{Operation, OperationKind, OperationState, Server, Tenant, TenantStatus};
+use tenantry_registry::{
+    Operation, OperationKind, OperationState, Server, StorageLevel, Tenant, TenantStatus,
+};
 use uuid::Uuid;
 
 /// A tenant, with its server's name.
@@ -25,6 +27,11 @@ pub struct TenantView {
     pub schema_version: Option<i32>,
     pub migration_error: Option<String>,
     pub storage_limit_mb: Option<i64>,
+    /// The database's size when last measured (`None`: not yet measured).
+    pub storage_used_mb: Option<f64>,
+    /// Where that stands against the limit: `warning` from 80 %, `exceeded` (writes refused)
+    /// from 100 %.
+    pub storage_level: StorageLevel,
     /// Feature flags set for this tenant; they override its plan's.
     pub features: BTreeMap<String, bool>,
     pub created_at: DateTime<Utc>,
@@ -51,12 +58,19 @@ impl TenantView {
             schema_version: t.schema_version,
             migration_error: t.migration_error.clone(),
             storage_limit_mb: t.storage_limit_mb,
+            storage_used_mb: t.storage_used_bytes.map(mebibytes),
+            storage_level: t.storage_level,
             features: t.features.clone(),
             created_at: t.created_at,
             updated_at: t.updated_at,
             deleted_at: t.deleted_at,
         }
     }
+}
+
+/// `bytes` in MiB, to one decimal.
+pub(crate) fn mebibytes(bytes: i64) -> f64 {
+    (bytes as f64 / (1024.0 * 1024.0) * 10.0).round() / 10.0
 }
 
 /// How far an operation got.

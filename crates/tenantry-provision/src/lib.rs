@@ -19,6 +19,7 @@ mod recover;
 mod resolve_backups;
 mod restore;
 mod schedule;
+mod storage;
 
 pub use backup::BackupConfig;
 pub use create::{CreateTenant, Created, RESERVED_ROLE_CONNECTIONS, Step};
@@ -30,5 +31,6 @@ pub use provisioner::Provisioner;
 pub use recover::CloneTenant;
 pub use restore::Restored;
 pub use schedule::{Schedule, SchedulePass};
+pub use storage::StoragePass;
 
 pub(crate) use tenantry_core::error_chain;

@@ -28,7 +28,7 @@ use sqlx::postgres::PgListener;
 use tenantry_core::ids::TenantId;
 
 use crate::entity::{registry_change, registry_change_floor, tenant, tenant_domain};
-use crate::{Fence, Registry, RegistryError, TenantStatus};
+use crate::{Fence, Registry, RegistryError, StorageLevel, TenantStatus};
 
 /// The PostgreSQL channel a committed change notifies.
 pub const CHANGE_CHANNEL: &str = "tenantry_registry_changes";
@@ -58,6 +58,9 @@ pub enum ChangeKind {
     /// drop its pooled connections, and its cached password with them.
     #[sea_orm(string_value = "database")]
     Database,
+    /// The tenant's storage crossed its limit, either way: reload its entry only.
+    #[sea_orm(string_value = "storage")]
+    Storage,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -99,6 +102,8 @@ pub struct DirectoryEntry {
     pub domains: Vec<String>,
     /// Set while a restore or move replaces its database: answer 503 with Retry-After.
     pub fence: Option<Fence>,
+    /// At or over its storage limit: the tenant API refuses writes.
+    pub storage_exceeded: bool,
 }
 
 /// Appends one change on `conn`, which **must be a transaction** (the one making the change):
@@ -243,13 +248,15 @@ impl Registry {
 
     /// Every live (not deleted) tenant with its verified domains, oldest first, in two queries.
     pub async fn directory_entries(&self) -> Result<Vec<DirectoryEntry>, RegistryError> {
-        let tenants: Vec<(Uuid, String, TenantStatus, Option<Fence>)> = tenant::Entity::find()
+        type Row = (Uuid, String, TenantStatus, Option<Fence>, StorageLevel);
+        let tenants: Vec<Row> = tenant::Entity::find()
             .select_only()
             .columns([
                 tenant::Column::Id,
                 tenant::Column::Subdomain,
                 tenant::Column::Status,
                 tenant::Column::Fence,
+                tenant::Column::StorageLevel,
             ])
             .filter(tenant::Column::Status.ne(TenantStatus::Deleted))
             .order_by_asc(tenant::Column::CreatedAt)
@@ -264,12 +271,13 @@ impl Registry {
         }
         Ok(tenants
             .into_iter()
-            .map(|(id, subdomain, status, fence)| DirectoryEntry {
+            .map(|(id, subdomain, status, fence, storage)| DirectoryEntry {
                 id: id.into(),
                 subdomain,
                 status,
                 domains: domains.remove(&id).unwrap_or_default(),
                 fence,
+                storage_exceeded: storage == StorageLevel::Exceeded,
             })
             .collect())
     }
@@ -298,6 +306,7 @@ impl Registry {
             status: row.status,
             domains,
             fence: row.fence,
+            storage_exceeded: row.storage_level == StorageLevel::Exceeded,
         }))
     }
 

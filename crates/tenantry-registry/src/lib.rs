@@ -21,6 +21,7 @@ mod operations;
 mod plans;
 mod queries;
 mod servers;
+mod storage;
 mod tenant_update;
 mod tenants;
 mod tokens;
@@ -44,7 +45,7 @@ pub use changes::{
 pub use domains::NewDomain;
 pub use entity::enums::{
     AdminRole, BackupKind, BackupState, Fence, OperationState, ServerDialect, ServerState,
-    TenantStatus,
+    StorageLevel, TenantStatus,
 };
 pub use error::RegistryError;
 pub use idempotency::{IN_FLIGHT_LEASE, IdempotencyClaim, MAX_IDEMPOTENCY_KEY_BYTES};

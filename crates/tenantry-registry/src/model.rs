@@ -13,7 +13,7 @@ use tenantry_core::ids::{
 use uuid::Uuid;
 
 use crate::entity::{admin, db_server, tenant, tenant_domain};
-use crate::{AdminRole, Fence, ServerDialect, ServerState, TenantStatus};
+use crate::{AdminRole, Fence, ServerDialect, ServerState, StorageLevel, TenantStatus};
 
 /// A sealed column (vault ciphertext), kept beside a domain value so the registry can open it,
 /// and shown to nobody: its `Debug` prints `<sealed>` and it is never serialised.
@@ -55,6 +55,11 @@ pub struct Tenant {
     /// Set while a restore or move replaces its database: its requests answer 503 with
     /// Retry-After. `None` = serving.
     pub fence: Option<Fence>,
+    /// The database's size when last measured (`None`: not yet).
+    pub storage_used_bytes: Option<i64>,
+    pub storage_measured_at: Option<DateTime<Utc>>,
+    /// Where that size stands against the limit (the tenant's own, else its plan's).
+    pub storage_level: StorageLevel,
     #[serde(skip)]
     pub(crate) db_secret: Sealed,
 }
@@ -97,6 +102,9 @@ impl From<tenant::Model> for Tenant {
             updated_at: row.updated_at,
             deleted_at: row.deleted_at,
             fence: row.fence,
+            storage_used_bytes: row.storage_used_bytes,
+            storage_measured_at: row.storage_measured_at,
+            storage_level: row.storage_level,
             db_secret: Sealed(row.db_secret),
         }
     }
@@ -281,6 +289,9 @@ mod tests {
             updated_at: now,
             deleted_at: None,
             fence: None,
+            storage_used_bytes: Some(1 << 20),
+            storage_measured_at: Some(now),
+            storage_level: StorageLevel::Ok,
         });
         let shown = [
             format!("{admin:?}"),

@@ -12,7 +12,8 @@ use tenantry_core::ids::{PlanId, TenantId};
 
 use crate::changes::{ChangeKind, record};
 use crate::entity::tenant;
-use crate::{AuditEntry, Registry, RegistryError, Tenant, TenantStatus};
+use crate::storage::storage_limit_mb;
+use crate::{AuditEntry, Registry, RegistryError, StorageLevel, Tenant, TenantStatus};
 
 /// What to change about a tenant; `None` leaves a field as it is.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -90,12 +91,25 @@ impl Registry {
         if let Some(features) = &patch.features {
             active.features = Set(serde_json::json!(features));
         }
-        let updated = active.update(&txn).await.map_err(|e| match e.sql_err() {
+        let limit_changed = plan_changed || patch.storage_limit_mb.is_some();
+        let mut updated = active.update(&txn).await.map_err(|e| match e.sql_err() {
             Some(SqlErr::ForeignKeyConstraintViolation(_)) => RegistryError::NotFound {
                 what: format!("plan {}", patch.plan.as_ref().map_or("?", |p| p.as_str())),
             },
             _ => e.into(),
         })?;
+        // A new limit places the last measurement anew (the change below reloads directories).
+        if let Some(used) = updated.storage_used_bytes.filter(|_| limit_changed) {
+            let level = StorageLevel::of(used, storage_limit_mb(&txn, &updated).await?);
+            if level != updated.storage_level {
+                tenant::Entity::update_many()
+                    .col_expr(tenant::Column::StorageLevel, Expr::value(level))
+                    .filter(tenant::Column::Id.eq(id.as_uuid()))
+                    .exec(&txn)
+                    .await?;
+                updated.storage_level = level;
+            }
+        }
         crate::audit::insert(&txn, audit).await?;
         let kind = if plan_changed {
             ChangeKind::Plan

@@ -11,7 +11,8 @@ use tenantry_core::vault::{SealedSecret, SecretContext};
 use crate::changes::{ChangeKind, record};
 use crate::entity::tenant;
 use crate::{
-    Actor, AuditEntry, Operation, OperationKind, Registry, RegistryError, Tenant, TenantStatus,
+    Actor, AuditEntry, Operation, OperationKind, Registry, RegistryError, StorageLevel, Tenant,
+    TenantStatus,
 };
 
 /// The vault context of a tenant role's password: bound to the tenant row and the field.
@@ -103,6 +104,9 @@ impl Registry {
             updated_at: Set(now),
             deleted_at: Set(None),
             fence: Set(None),
+            storage_used_bytes: Set(None),
+            storage_measured_at: Set(None),
+            storage_level: Set(StorageLevel::Ok),
         })
     }
 

@@ -250,6 +250,7 @@ async fn the_directory_lists_live_tenants_with_verified_domains_only() {
             status: TenantStatus::Active,
             domains: vec!["app.acme.com".into(), "books.acme.com".into()],
             fence: None,
+            storage_exceeded: false,
         };
         let beta = DirectoryEntry {
             id: b,
@@ -257,6 +258,7 @@ async fn the_directory_lists_live_tenants_with_verified_domains_only() {
             status: TenantStatus::Provisioning,
             domains: vec![],
             fence: None,
+            storage_exceeded: false,
         };
         assert_eq!(entries, [acme.clone(), beta.clone()], "{dialect:?}");
         assert_eq!(registry.directory_entry(a).await.unwrap(), Some(acme));

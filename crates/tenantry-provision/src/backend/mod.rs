@@ -98,6 +98,10 @@ pub trait DatabaseBackend: Send + Sync {
 
     async fn database_exists(&self, db: &TenantDatabase) -> Result<bool, BackendError>;
 
+    /// The database's size on disk in bytes, as its storage quota counts it: PostgreSQL's
+    /// `pg_database_size`, SQLite's file with its write-ahead log.
+    async fn database_size(&self, db: &TenantDatabase) -> Result<u64, BackendError>;
+
     /// Names of tenant databases present on this backend (those matching the `t_` naming scheme,
     /// never templates or system databases) — for drift detection.
     async fn list_databases(&self) -> Result<Vec<String>, BackendError>;

@@ -390,6 +390,16 @@ impl DatabaseBackend for PostgresBackend {
             .map_err(|e| self.error("look up database", e))
     }
 
+    async fn database_size(&self, db: &TenantDatabase) -> Result<u64, BackendError> {
+        let mut conn = self.conn().await?;
+        let size: i64 = sqlx::query_scalar("SELECT pg_database_size($1::text::name)")
+            .bind(db.name.as_str())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| self.error("measure database", e))?;
+        Ok(u64::try_from(size).unwrap_or(0))
+    }
+
     async fn list_databases(&self) -> Result<Vec<String>, BackendError> {
         self.names(
             "list databases",

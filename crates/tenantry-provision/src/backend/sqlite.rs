@@ -338,6 +338,25 @@ impl DatabaseBackend for SqliteBackend {
         exists(&self.path_of(db)).await
     }
 
+    async fn database_size(&self, db: &TenantDatabase) -> Result<u64, BackendError> {
+        let path = self.path_of(db);
+        let io = |path: &std::path::Path, source| BackendError::Io {
+            action: "measure database",
+            path: path.to_owned(),
+            source,
+        };
+        let file = tokio::fs::metadata(&path).await.map_err(|e| io(&path, e))?;
+        let mut wal = path.clone().into_os_string();
+        wal.push("-wal");
+        let wal = std::path::PathBuf::from(wal);
+        let wal = match tokio::fs::metadata(&wal).await {
+            Ok(m) => m.len(),
+            Err(e) if e.kind() == ErrorKind::NotFound => 0,
+            Err(e) => return Err(io(&wal, e)),
+        };
+        Ok(file.len() + wal)
+    }
+
     async fn list_databases(&self) -> Result<Vec<String>, BackendError> {
         let io = |source| BackendError::Io {
             action: "list tenant directory",

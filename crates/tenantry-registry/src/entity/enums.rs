@@ -230,3 +230,67 @@ impl Fence {
         }
     }
 }
+
+/// Where a tenant's measured storage stands against its limit.
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    EnumIter,
+    DeriveActiveEnum,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+#[serde(rename_all = "snake_case")]
+pub enum StorageLevel {
+    /// Below 80 % of the limit, or never measured.
+    #[default]
+    #[sea_orm(string_value = "ok")]
+    Ok,
+    /// At 80 % of the limit or more: an audit event says so.
+    #[sea_orm(string_value = "warning")]
+    Warning,
+    /// At the limit or over: the tenant API refuses writes; reads go on.
+    #[sea_orm(string_value = "exceeded")]
+    Exceeded,
+}
+
+impl StorageLevel {
+    /// The level of `used_bytes` against `limit_mb` (MiB).
+    pub fn of(used_bytes: i64, limit_mb: i64) -> Self {
+        let limit = i128::from(limit_mb) * 1024 * 1024;
+        let used = i128::from(used_bytes);
+        if used >= limit {
+            Self::Exceeded
+        } else if used * 5 >= limit * 4 {
+            Self::Warning
+        } else {
+            Self::Ok
+        }
+    }
+}
+
+#[cfg(test)]
+mod storage_level_tests {
+    use super::StorageLevel;
+
+    const MB: i64 = 1024 * 1024;
+
+    #[test]
+    fn warning_from_80_percent_exceeded_from_the_limit() {
+        assert_eq!(StorageLevel::of(0, 10), StorageLevel::Ok);
+        assert_eq!(StorageLevel::of(8 * MB - 1, 10), StorageLevel::Ok);
+        assert_eq!(StorageLevel::of(8 * MB, 10), StorageLevel::Warning);
+        assert_eq!(StorageLevel::of(10 * MB - 1, 10), StorageLevel::Warning);
+        assert_eq!(StorageLevel::of(10 * MB, 10), StorageLevel::Exceeded);
+        assert_eq!(StorageLevel::of(i64::MAX, i64::MAX), StorageLevel::Ok);
+    }
+}

@@ -1,6 +1,6 @@
 use sea_orm::entity::prelude::*;
 
-use super::enums::{Fence, TenantStatus};
+use super::enums::{Fence, StorageLevel, TenantStatus};
 
 #[derive(Clone, Debug, PartialEq, DeriveEntityModel)]
 #[sea_orm(table_name = "tenants")]
@@ -28,6 +28,11 @@ pub struct Model {
     pub deleted_at: Option<DateTimeUtc>,
     /// Set while a restore or move replaces its database (requests answer 503); `None` = serving.
     pub fence: Option<Fence>,
+    /// The database's size when last measured (`storage_measured_at`).
+    pub storage_used_bytes: Option<i64>,
+    pub storage_measured_at: Option<DateTimeUtc>,
+    /// Where `storage_used_bytes` stands against the limit.
+    pub storage_level: StorageLevel,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
