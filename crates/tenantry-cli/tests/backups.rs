@@ -6,18 +6,12 @@ mod common;
 
 use std::collections::BTreeSet;
 use std::process::Output;
-use std::sync::Arc;
 use std::time::Instant;
 
+use common::fleet::create_in_process;
 use common::{Master, assert_exit, json, stderr, stdout};
 use sea_orm::{ConnectionTrait, Database, Statement};
-use secrecy::SecretString;
 use serde_json::{Value, json};
-use tenantry_core::settings::DatabaseUrl;
-use tenantry_core::vault::{KeyRing, Vault, hash_password};
-use tenantry_core::{Email, PlanId, Subdomain};
-use tenantry_provision::{CreateTenant, Provisioner};
-use tenantry_registry::{Actor, Registry};
 use tenantry_test_utils::{Dialect, pg_admin_url};
 
 const FLEET: usize = 100;
@@ -26,36 +20,6 @@ async fn migrated(dialect: Dialect) -> Master {
     let master = Master::new(dialect).await;
     assert_exit(&master.run(&["master", "migrate"]), 0);
     master
-}
-
-/// Creates `subdomains` in-process, against the master and data dir the binary uses: through
-/// the CLI each creation costs a process start and an argon2 hash (~0.2 s in a debug build).
-async fn create_in_process(master: &Master, subdomains: &[String]) {
-    let ring = KeyRing::parse(&SecretString::from(master.key.clone())).unwrap();
-    let url = DatabaseUrl::parse(master.db.url()).unwrap();
-    let registry = Registry::connect(&url, Arc::new(Vault::new(ring)))
-        .await
-        .unwrap();
-    let provisioner = Provisioner::new(registry, master.db.dir());
-    let hash = hash_password(&SecretString::from("tenant-admin-pw".to_owned())).unwrap();
-    for subdomain in subdomains {
-        let request = CreateTenant {
-            subdomain: Subdomain::parse(subdomain, &[]).unwrap(),
-            name: format!("{subdomain} Ltd"),
-            plan: PlanId::parse("standard").unwrap(),
-            admin_email: Email::parse(&format!("admin@{subdomain}.example")).unwrap(),
-            admin_password_hash: hash.clone(),
-            server: None,
-            origin: Actor::Cli {
-                user: "test".into(),
-            }
-            .into(),
-        };
-        provisioner
-            .create(request)
-            .await
-            .unwrap_or_else(|e| panic!("create {subdomain}: {e}"));
-    }
 }
 
 /// `tenantry` with `line` split at spaces (no argument here has one).

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)] // each test file uses a different part of this harness
 
+pub mod fleet;
 pub mod serve;
 
 use std::io::Write;
