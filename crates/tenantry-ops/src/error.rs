@@ -82,7 +82,9 @@ impl From<ProvisionError> for OpsError {
             ProvisionError::Registry(e) => e.into(),
             ProvisionError::UnknownPlan(plan) => Self::invalid("plan", format!("no plan {plan:?}")),
             e @ ProvisionError::NoCapacity { .. } => Self::invalid("server", e),
-            e @ ProvisionError::InvalidState { .. } => Self::InvalidState(e.to_string()),
+            e @ (ProvisionError::InvalidState { .. } | ProvisionError::CannotMove { .. }) => {
+                Self::InvalidState(e.to_string())
+            }
             ProvisionError::Confirmation { given, .. } => Self::Confirmation { given },
             e @ ProvisionError::BackupUnusable { .. } => Self::BackupUnusable(e.to_string()),
             e => Self::Failed(Box::new(e)),

@@ -32,6 +32,8 @@ pub enum ProvisionError {
     Seed(#[from] tenantry_app::SeedError),
     /// A backup that cannot be restored: not completed, not the file recorded, corrupt or
     /// tampered with, or for another engine. Nothing was touched.
+    #[error("tenant {subdomain} cannot move: {reason}")]
+    CannotMove { subdomain: String, reason: String },
     #[error("backup {backup} cannot be used: {reason}")]
     BackupUnusable { backup: uuid::Uuid, reason: String },
     #[error("backup archive: {0}")]

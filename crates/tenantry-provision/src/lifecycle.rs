@@ -155,7 +155,15 @@ impl Provisioner {
             origin,
             async |tenant, op| {
                 let mut detail = deletion_detail(tenant);
-                if final_backup == FinalBackup::Take && tenant.status != TenantStatus::Failed {
+                // A database already gone (a deletion interrupted half-way, drift) has
+                // nothing to back up: the deletion finishes without one, and says so.
+                let backed_up = final_backup == FinalBackup::Take
+                    && tenant.status != TenantStatus::Failed
+                    && self.database_present(tenant).await?;
+                if final_backup == FinalBackup::Take && !backed_up {
+                    detail["final_backup"] = json!(null);
+                }
+                if backed_up {
                     let row = self
                         .start_backup_row(tenant, BackupKind::Final, Some(op))
                         .await?;
@@ -170,6 +178,16 @@ impl Provisioner {
         )
         .await?;
         Ok(self.registry.tenant(id).await?.unwrap_or(tenant))
+    }
+
+    /// Whether the tenant's database exists on its backend.
+    async fn database_present(&self, tenant: &Tenant) -> Result<bool, ProvisionError> {
+        let db = Self::tenant_database(tenant)?;
+        Ok(self
+            .backend(tenant.server)
+            .await?
+            .database_exists(&db)
+            .await?)
     }
 
     /// Runs `body` as *the* running operation on `tenant` (`kind`, recorded in `operations` with

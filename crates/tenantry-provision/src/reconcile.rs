@@ -184,6 +184,7 @@ impl Provisioner {
             }
             OperationKind::TenantBackup => self.resolve_backup(op, tenant.as_ref()).await?,
             OperationKind::TenantRestore => self.resolve_restore(op, tenant.as_ref()).await?,
+            OperationKind::TenantMove => self.resolve_move(op).await?,
             OperationKind::TenantSuspend | OperationKind::TenantReactivate => {
                 // The status is the truth: make the role's login agree with it.
                 if let Some(tenant) = tenant.as_ref() {
@@ -205,7 +206,6 @@ impl Provisioner {
             // Each tenant migrated in its own operation; what was done stays done, and running
             // the fleet migration again resumes with the rest.
             OperationKind::FleetMigrate => Outcome::Interrupted,
-            other => Outcome::Failed(format!("reconcile cannot resolve a {other} operation")),
         };
         let state = match &outcome {
             Outcome::RolledBack => OperationState::RolledBack,

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use sea_orm::{Database, DatabaseConnection};
 use tempfile::TempDir;
 
-pub use postgres::{pg_admin, pg_admin_url};
+pub use postgres::{pg_admin, pg_admin_url, pg2_admin_url};
 
 /// The database engines Tenantry supports, for tests that run once per dialect.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -18,6 +18,15 @@ pub fn pg_admin_url() -> String {
     }
 }
 
+/// The admin URL of the second test PostgreSQL server (`TENANTRY_TEST_PG2_URL`), where tenants
+/// move to. Panics like [`pg_admin_url`] if it is unset.
+pub fn pg2_admin_url() -> String {
+    match std::env::var("TENANTRY_TEST_PG2_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => panic!("TENANTRY_TEST_PG2_URL is not set: run the suite with scripts/test"),
+    }
+}
+
 /// A connection to the test server's `postgres` database as the admin role (for assertions such
 /// as `pg_stat_activity`, `pg_roles`, `pg_database`).
 pub async fn pg_admin() -> DatabaseConnection {

@@ -26,6 +26,7 @@ use super::scram::ScramVerifier;
 use super::{BackendError, DatabaseBackend, DbIdent, Login, TenantDatabase};
 
 mod connect;
+mod replication;
 mod tools;
 
 use tools::PgTools;
@@ -422,7 +423,7 @@ impl DatabaseBackend for PostgresBackend {
         out: &mut (dyn tokio::io::AsyncWrite + Unpin + Send),
     ) -> Result<(), BackendError> {
         let major = self.server_major().await?;
-        self.tools.dump(major, &db.name, out).await
+        self.tools.dump(major, &db.name, false, out).await
     }
 
     async fn load(

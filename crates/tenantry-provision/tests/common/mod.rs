@@ -54,24 +54,7 @@ impl Env {
         .unwrap();
         registry.migrate().await.unwrap();
         if backend == Dialect::Postgres {
-            let url = pg_admin_url();
-            registry
-                .add_server(
-                    NewServer {
-                        name: ServerName::parse(SERVER).unwrap(),
-                        dialect: ServerDialect::Postgres,
-                        url: url.rsplit_once('/').unwrap().0.to_owned(),
-                        admin_password: None,
-                        capacity: 10_000,
-                    },
-                    tenantry_registry::Origin::from(tenantry_registry::Actor::System).entry(
-                        "server.add",
-                        None,
-                        serde_json::json!({}),
-                    ),
-                )
-                .await
-                .unwrap();
+            add_server(&registry, SERVER, &pg_admin_url()).await;
         }
         Self {
             master,
@@ -124,6 +107,23 @@ impl Env {
         }
         found
     }
+}
+
+/// Registers the PostgreSQL server at `admin_url` (a test cluster's) as `name`.
+pub async fn add_server(registry: &Registry, name: &str, admin_url: &str) {
+    let audit = tenantry_registry::Origin::from(Actor::System).entry(
+        "server.add",
+        None,
+        serde_json::json!({}),
+    );
+    let new = NewServer {
+        name: ServerName::parse(name).unwrap(),
+        dialect: ServerDialect::Postgres,
+        url: admin_url.rsplit_once('/').unwrap().0.to_owned(),
+        admin_password: None,
+        capacity: 10_000,
+    };
+    registry.add_server(new, audit).await.unwrap();
 }
 
 /// One argon2id hash shared by every tenant admin in a test run: hashing is deliberately slow.

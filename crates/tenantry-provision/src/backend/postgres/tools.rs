@@ -67,15 +67,20 @@ impl PgTools {
         Self { bin, env }
     }
 
-    /// Streams `pg_dump --format=custom` of `database` into `out`.
+    /// Streams `pg_dump --format=custom` of `database` into `out`; with `schema_only`, its
+    /// objects without their rows (and without publications and subscriptions).
     pub(in crate::backend) async fn dump(
         &self,
         server_major: u32,
         database: &DbIdent,
+        schema_only: bool,
         out: &mut (dyn AsyncWrite + Unpin + Send),
     ) -> Result<(), BackendError> {
         let program = self.program("pg_dump", server_major).await?;
         let mut command = self.command(&program);
+        if schema_only {
+            command.args(["--schema-only", "--no-publications", "--no-subscriptions"]);
+        }
         command
             .args(["--format=custom", "--no-password", "--dbname"])
             .arg(database.as_str())
@@ -132,6 +137,28 @@ impl PgTools {
         check_exit("pg_restore", status, &tail)?;
         fed.map(drop)
             .map_err(|e| failed("pg_restore", format!("feeding the archive: {e}")))
+    }
+
+    /// A libpq connection string reaching `database` with the admin's credentials, for a
+    /// subscription on another server. Holds the admin password.
+    pub(in crate::backend) fn conninfo(&self, database: &DbIdent) -> SecretString {
+        let quote = |v: &str| format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"));
+        let mut parts = vec![format!("dbname={}", quote(database.as_str()))];
+        for (var, value) in &self.env {
+            let key = match *var {
+                "PGHOST" => "host",
+                "PGHOSTADDR" => "hostaddr",
+                "PGPORT" => "port",
+                "PGUSER" => "user",
+                "PGPASSWORD" => "password",
+                "PGSSLMODE" => "sslmode",
+                "PGSSLROOTCERT" => "sslrootcert",
+                "PGCONNECT_TIMEOUT" => "connect_timeout",
+                _ => continue,
+            };
+            parts.push(format!("{key}={}", quote(value.expose_secret())));
+        }
+        SecretString::from(parts.join(" "))
     }
 
     fn command(&self, program: &Path) -> Command {
@@ -297,6 +324,22 @@ mod tests {
         assert!(env.contains(&("PGUSER", "ad@min".into())));
         assert!(env.contains(&("PGPASSWORD", "p/ss".into())));
         assert!(env.contains(&("PGSSLMODE", "verify-full".into())));
+    }
+
+    #[test]
+    fn a_conninfo_quotes_every_value() {
+        let tools = PgTools::from_url(
+            &Url::parse("postgres://ad%27min:p%5Cs%27s@db.example:6543/postgres").unwrap(),
+            None,
+        );
+        let info = tools.conninfo(&DbIdent::parse("t_acme_0123abcd").unwrap());
+        let info = info.expose_secret();
+        assert!(
+            info.starts_with("dbname='t_acme_0123abcd' host='db.example' port='6543'"),
+            "{info}"
+        );
+        assert!(info.contains(r"user='ad\'min'"), "{info}");
+        assert!(info.contains(r"password='p\\s\'s'"), "{info}");
     }
 
     #[test]
