@@ -151,6 +151,16 @@ pub enum TenantsCommand {
         #[command(flatten)]
         output: JsonFlag,
     },
+    /// Move a PostgreSQL tenant to another registered server while it serves (logical
+    /// replication, then a short write pause that is reported).
+    Move {
+        tenant: String,
+        /// The server to move to.
+        #[arg(long)]
+        to: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
     /// Bring a deleted tenant back from its final backup, while that backup is kept.
     Recover {
         subdomain: String,

@@ -1,6 +1,6 @@
 //! `tenants backup | backups | restore | recover` and `delete`'s final backup through the real
 //! binary: a fleet backup with one failure, restore / clone / delete / recover on PostgreSQL,
-//! and a damaged backup refused.
+//! a damaged backup refused, and a move between two PostgreSQL servers.
 
 mod common;
 
@@ -12,7 +12,7 @@ use common::fleet::create_in_process;
 use common::{Master, assert_exit, json, stderr, stdout};
 use sea_orm::{ConnectionTrait, Database, Statement};
 use serde_json::{Value, json};
-use tenantry_test_utils::{Dialect, pg_admin_url};
+use tenantry_test_utils::{Dialect, pg_admin_url, pg2_admin_url};
 
 const FLEET: usize = 100;
 
@@ -304,4 +304,49 @@ async fn a_damaged_backup_is_refused_with_a_clear_message() {
         "the tenant is unchanged"
     );
     assert_eq!(ledgers(&db_url, "AFTER").await, 1, "its data is untouched");
+}
+
+#[tokio::test]
+async fn move_between_servers_from_the_cli() {
+    let master = migrated(Dialect::Postgres).await;
+    let (server, env) = pg_server();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let cli = |line: &str| run(&master, &env, line);
+    let second = pg2_admin_url().rsplit_once('/').unwrap().0.to_owned();
+    for (name, url) in [("pg-main", &server), ("pg-two", &second)] {
+        let add = format!("servers add {name} --url {url} --password-stdin");
+        let add: Vec<&str> = add.split(' ').collect();
+        assert_exit(&master.run_with(&add, &env, Some("unused-under-trust")), 0);
+    }
+    create(&master, &env, "nomad", Some("pg-main"));
+    let show = cli("tenants show nomad --json");
+    let db = json(&show)["db_name"].as_str().unwrap().to_owned();
+    add_ledger(&format!("{server}/{db}"), "CARRIED").await;
+
+    let out = cli("tenants move nomad --to pg-two");
+    assert_exit(&out, 0);
+    let said = stdout(&out);
+    assert!(
+        said.starts_with("moved nomad from pg-main to pg-two") && said.contains("writes paused"),
+        "{said}"
+    );
+    let show = json(&cli("tenants show nomad --json"));
+    assert_eq!(show["server"], "pg-two", "{show}");
+    assert_eq!(ledgers(&format!("{second}/{db}"), "CARRIED").await, 1);
+
+    // Back again, as JSON; then the refusals, each with its reason.
+    let out = cli("tenants move nomad --to pg-main --json");
+    assert_exit(&out, 0);
+    let moved = json(&out);
+    assert_eq!(
+        (moved["from"].as_str(), moved["to"].as_str()),
+        (Some("pg-two"), Some("pg-main"))
+    );
+    assert!(moved["write_pause_ms"].as_u64().is_some(), "{moved}");
+    let out = cli("tenants move nomad --to pg-main");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("pg-main already"), "{}", stderr(&out));
+    let out = cli("tenants move nomad --to pg-gone");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("pg-gone"), "{}", stderr(&out));
 }

@@ -151,6 +151,22 @@ pub async fn run(ctx: &Context, cmd: TenantsCommand) -> Result<(), CliError> {
             .await
         }
         TenantsCommand::Domains(cmd) => domains::run(ctx, &caller, cmd).await,
+        TenantsCommand::Move { tenant, to, output } => {
+            let moved = ctx
+                .operator()
+                .await?
+                .move_tenant(&caller, &tenant_ref(&tenant), &to)
+                .await?;
+            if output.json {
+                crate::output::json(&moved);
+            } else {
+                println!(
+                    "moved {tenant} from {} to {}: copied in {} ms, writes paused {} ms",
+                    moved.from, moved.to, moved.copy_ms, moved.write_pause_ms
+                );
+            }
+            Ok(())
+        }
         cmd @ (TenantsCommand::Backup { .. }
         | TenantsCommand::Backups { .. }
         | TenantsCommand::Restore { .. }

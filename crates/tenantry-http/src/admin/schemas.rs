@@ -7,7 +7,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tenantry_ops::{
-    AdminView, BackupView, FleetStats, RestoreView, TenantHealth, TenantView, TokenView,
+    AdminView, BackupView, FleetStats, MoveView, RestoreView, TenantHealth, TenantView, TokenView,
 };
 use tenantry_registry::{OperationKind, OperationState};
 use utoipa::ToSchema;
@@ -67,6 +67,7 @@ operation_answer!(TenantOperation, TenantView);
 operation_answer!(MigrationOperation, FleetReport);
 operation_answer!(BackupOperation, BackupView);
 operation_answer!(RestoreOperation, RestoreView);
+operation_answer!(MoveOperation, MoveView);
 
 /// How far an operation got (as `tenantry_ops::OperationView` says).
 #[derive(Serialize, ToSchema)]

@@ -263,7 +263,7 @@ pub async fn register_test_server(registry: &Registry) {
 }
 
 /// Registers server `name` at the cluster `url` names (its database part is dropped).
-async fn add_pg_server(registry: &Registry, name: &str, url: &str) {
+pub async fn add_pg_server(registry: &Registry, name: &str, url: &str) {
     registry
         .add_server(
             NewServer {

@@ -6,6 +6,7 @@ mod backups;
 mod domains;
 mod fleet;
 mod lifecycle;
+mod moves;
 mod operators;
 mod tenants;
 
@@ -24,6 +25,7 @@ use crate::routes::pagination::{Page, PageQuery};
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.configure(lifecycle::router)
         .configure(backups::router)
+        .configure(moves::router)
         .configure(tenants::router)
         .configure(accounts::router)
         .configure(operators::router)
@@ -36,11 +38,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 pub(crate) type Unread = web::Bytes;
 
 /// Each route module's part of the admin API document.
-pub fn documents() -> [utoipa::openapi::OpenApi; 7] {
+pub fn documents() -> [utoipa::openapi::OpenApi; 8] {
     [
         tenants::Api::openapi(),
         lifecycle::Api::openapi(),
         backups::Api::openapi(),
+        moves::Api::openapi(),
         domains::Api::openapi(),
         accounts::Api::openapi(),
         operators::Api::openapi(),
