@@ -404,4 +404,14 @@ pub enum ServersCommand {
     },
     /// List registered servers.
     List(JsonFlag),
+    /// Stop placing tenants on a server and move every active tenant off it (each to the
+    /// server with the most free capacity) while they serve. Exit 1 if any tenant stayed.
+    Drain {
+        name: String,
+        /// Tenants moved at once.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
+        concurrency: u16,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
 }

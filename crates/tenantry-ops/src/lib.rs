@@ -36,7 +36,7 @@ pub use domains::{DomainRules, DomainView, Verification};
 pub use error::OpsError;
 pub use health::TenantHealth;
 pub use jobs::{Done, Jobs, Submitted};
-pub use moves::MoveView;
+pub use moves::{DrainOutcome, MoveView};
 pub use records::FleetStats;
 pub use servers::{NewServerRequest, ServerView, check_server};
 pub use tenantry_provision::FinalBackup;

@@ -432,8 +432,9 @@ impl Provisioner {
         Ok(())
     }
 
-    /// Chooses where a new tenant's database goes.
-    async fn place(
+    /// Chooses where a new tenant's database goes: `requested`, else the active server with the
+    /// most free capacity (by share), else (none registered) SQLite.
+    pub async fn place(
         &self,
         requested: Option<&ServerName>,
     ) -> Result<Option<Server>, ProvisionError> {

@@ -178,6 +178,21 @@ impl Registry {
             .await?)
     }
 
+    /// The live tenants whose database is on `server`, oldest first.
+    pub async fn tenants_on_server(
+        &self,
+        server: DbServerId,
+    ) -> Result<Vec<Tenant>, RegistryError> {
+        let rows = tenant::Entity::find()
+            .filter(tenant::Column::DbServerId.eq(server.as_uuid()))
+            .filter(tenant::Column::Status.ne(TenantStatus::Deleted))
+            .order_by_asc(tenant::Column::CreatedAt)
+            .order_by_asc(tenant::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(Tenant::from).collect())
+    }
+
     /// Sets status and reason (the reason is cleared when `None`) and writes `audit`, in one
     /// transaction: the change and its audit row commit together or not at all. Unknown tenant
     /// → `NotFound` (and no audit row).

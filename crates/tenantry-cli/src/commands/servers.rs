@@ -59,6 +59,43 @@ pub async fn run(ctx: &Context, cmd: ServersCommand) -> Result<(), CliError> {
             }
             Ok(())
         }
+        ServersCommand::Drain {
+            name,
+            concurrency,
+            output: flags,
+        } => {
+            let ops = ctx.operator().await?;
+            let outcomes = ops
+                .drain_server(&caller, &name, usize::from(concurrency))
+                .await?;
+            let stayed = outcomes.iter().filter(|o| o.error.is_some()).count();
+            if flags.json {
+                output::json(&outcomes);
+            } else {
+                for o in &outcomes {
+                    match (&o.to, o.write_pause_ms, &o.error) {
+                        (Some(to), Some(pause), _) => {
+                            println!("moved {} to {to} (writes paused {pause} ms)", o.tenant)
+                        }
+                        (_, _, error) => eprintln!(
+                            "{}: not moved: {}",
+                            o.tenant,
+                            error.as_deref().unwrap_or("unknown")
+                        ),
+                    }
+                }
+                println!(
+                    "server {name} is draining: {} moved, {stayed} left",
+                    outcomes.len() - stayed
+                );
+            }
+            if stayed > 0 {
+                return Err(CliError::Failed(format!(
+                    "{stayed} tenant(s) are still on server {name}"
+                )));
+            }
+            Ok(())
+        }
         ServersCommand::List(flags) => {
             let servers: Vec<ServerView> = ctx.operator().await?.list_servers(&caller).await?;
             if flags.json {
