@@ -1,9 +1,9 @@
 //! Moving a tenant to another PostgreSQL server while it serves. Its database is created on the
 //! target (same name, its role with a new password), the schema copied, and the rows copied and
 //! then streamed by logical replication while the tenant goes on reading and writing. Then the
-//! short part, the **write pause**: a fence (every `serve` answers 503 with Retry-After), the
-//! tenant role's login refused on the source and its sessions ended (no write can land there any
-//! more), a marker row written on the source and awaited on the target (every acknowledged write
+//! short part, the **write pause**: a fence (every `serve` answers 503 with Retry-After), up to
+//! 200 ms for statements already running to finish, the tenant role's login refused on the
+//! source and its sessions ended (no write can land there any more), a marker row written on the source and awaited on the target (every acknowledged write
 //! is there), sequences copied, the replication ended, and the registry pointer swapped, which
 //! lifts the fence and drops pooled connections everywhere. Finally the source database and role
 //! are dropped.
@@ -29,6 +29,9 @@ use crate::{ProvisionError, Provisioner};
 
 /// How long the initial copy may take.
 const COPY_WITHIN: Duration = Duration::from_secs(30 * 60);
+/// How long statements already running when the fence goes up may take to finish before their
+/// sessions are ended (their work is then rolled back, never acknowledged).
+const FINISH_WITHIN: Duration = Duration::from_millis(200);
 /// How long the target may take to catch up once writes have stopped.
 const CATCH_UP_WITHIN: Duration = Duration::from_secs(30);
 
@@ -153,7 +156,9 @@ impl Provisioner {
         self.registry
             .set_tenant_fence(tenant.id, Some(Fence::Move))
             .await?;
-        // No write lands on the source from here: its role cannot log in, its sessions are gone.
+        // Requests already running get a moment to finish; then no write lands on the source:
+        // its role cannot log in, its sessions are ended.
+        source.wait_idle(db, FINISH_WITHIN).await?;
         source.set_login(db, Login::Refused).await?;
         let token = source.write_marker(db).await?;
         dest.wait_for_marker(db, token, CATCH_UP_WITHIN).await?;

@@ -176,6 +176,37 @@ impl PostgresBackend {
         }
     }
 
+    /// Waits up to `within` for the tenant role's sessions in `db` to finish what they are
+    /// running (none active or inside a transaction); whether they did. New requests are
+    /// fenced off by then, so this lets the last ones end rather than cutting them off.
+    pub async fn wait_idle(
+        &self,
+        db: &TenantDatabase,
+        within: Duration,
+    ) -> Result<bool, BackendError> {
+        let role = self.role(db)?;
+        let mut conn = self.conn().await?;
+        let started = Instant::now();
+        loop {
+            let busy: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE usename = $1 AND datname = $2 AND state <> 'idle'",
+            )
+            .bind(role.as_str())
+            .bind(db.name.as_str())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(|e| self.error("watch sessions", e))?;
+            if busy == 0 {
+                return Ok(true);
+            }
+            if started.elapsed() >= within {
+                return Ok(false);
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// Writes a marker row here (as the admin: the tenant's own writes have stopped) and
     /// returns its token, for [`Self::wait_for_marker`] on the target.
     pub async fn write_marker(&self, db: &TenantDatabase) -> Result<Uuid, BackendError> {
