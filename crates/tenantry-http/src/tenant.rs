@@ -3,6 +3,7 @@
 //! tenant database connection, so no handler can query "a tenant" it has not resolved.
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
@@ -160,7 +161,7 @@ enum HostKey {
 }
 
 /// Middleware for tenant-routed scopes, in this order: resolve and gate the tenant (so an
-/// unknown route of a suspended tenant is still 403), take a request from the tenant's plan
+/// unknown route of a suspended tenant is still 403; a fenced one is waited for a moment), take a request from the tenant's plan
 /// quota (over it: 429 with `Retry-After`, see [`crate::rate_limit`]), refuse writes of a tenant
 /// over its storage limit (403 `storage_quota_exceeded`), read the whole body within
 /// the request deadline (a slow client gets 408 and never holds anything of the tenant), then
@@ -174,10 +175,7 @@ pub async fn require_tenant(
         .app_data::<web::Data<AppState>>()
         .expect("AppState is registered")
         .clone();
-    let tenant = state
-        .routing
-        .resolve(&state.directory, req.request())
-        .await?;
+    let tenant = resolve_through_fence(&state, req.request()).await?;
     if let Some(span) = req.extensions().get::<RootSpan>() {
         span.record("tenant", tenant.subdomain.as_str());
     }
@@ -193,6 +191,29 @@ pub async fn require_tenant(
     }
     req.extensions_mut().insert(tenant);
     next.call(req).await
+}
+
+/// How long a request for a tenant whose database is being switched (a restore, a move) waits
+/// for the switch to end before it is answered 503 `tenant_maintenance` with Retry-After. A
+/// move's switch is well under this, so its requests are only delayed. Nothing of the tenant is
+/// held meanwhile: no connection is leased until the tenant serves again.
+const FENCE_WAIT: Duration = Duration::from_secs(1);
+const FENCE_POLL: Duration = Duration::from_millis(20);
+
+/// [`TenantRouting::resolve`], waiting up to [`FENCE_WAIT`] while the tenant is fenced.
+async fn resolve_through_fence(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<ResolvedTenant, ApiError> {
+    let started = Instant::now();
+    loop {
+        match state.routing.resolve(&state.directory, req).await {
+            Err(ApiError::TenantMaintenance) if started.elapsed() < FENCE_WAIT => {
+                tokio::time::sleep(FENCE_POLL).await;
+            }
+            resolved => return resolved,
+        }
+    }
 }
 
 /// Whether a request may grow the tenant's database: what a full tenant is refused. Reads,
