@@ -34,8 +34,8 @@ struct MoveBody {
 
 /// Moves an active PostgreSQL tenant to another registered server without stopping it: its
 /// rows are copied and streamed by logical replication while it serves, then its writes pause
-/// (requests answer 503 with Retry-After) until the new server has caught up and the registry
-/// points there. The result reports the pause. Both servers' admins must be superusers.
+/// (its requests wait, up to 1 s, then answer 503 with Retry-After) until the new server has
+/// caught up and the registry points there. The result reports the pause. Both servers' admins must be superusers.
 #[utoipa::path(
     post,
     path = "/admin/v1/tenants/{tenant}/move",
