@@ -80,6 +80,8 @@ impl Provisioner {
         if from == target.id {
             return Err(cannot(format!("it is on server {to} already")));
         }
+        // As for a new tenant: the target must be active and have room.
+        self.place(Some(to)).await?;
         let db = Self::tenant_database(&tenant)?;
         let params = MoveParams {
             tenant_id: tenant.id.as_uuid(),

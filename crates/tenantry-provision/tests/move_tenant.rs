@@ -13,7 +13,9 @@ use common::{Env, add_server, count};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use tenantry_core::{ServerName, TenantRef};
 use tenantry_provision::{ProvisionError, Provisioner};
-use tenantry_registry::{Actor, OperationQuery, OperationState, Origin, Registry, Tenant};
+use tenantry_registry::{
+    Actor, OperationQuery, OperationState, Origin, Registry, ServerState, Tenant,
+};
 use tenantry_test_utils::{Dialect, pg_admin, pg2_admin_url};
 
 const TWO: &str = "pg-two";
@@ -184,6 +186,21 @@ async fn moves_that_cannot_work_are_refused_before_anything_is_touched() {
     assert!(
         matches!(&refused, Err(ProvisionError::CannotMove { reason, .. }) if reason.contains("already")),
         "{refused:?}"
+    );
+    // A draining server takes no tenants, moved or new.
+    add_server(&env.registry, TWO, &pg2_admin_url()).await;
+    let two = ServerName::parse(TWO).unwrap();
+    let audit = origin().entry("server.state", None, serde_json::json!({}));
+    env.registry
+        .set_server_state(&two, ServerState::Draining, audit)
+        .await
+        .unwrap();
+    let full = p
+        .move_tenant(&TenantRef::Id(tenant.id), &two, &origin())
+        .await;
+    assert!(
+        matches!(&full, Err(ProvisionError::NoCapacity { .. })),
+        "{full:?}"
     );
     let nowhere = ServerName::parse("pg-nowhere").unwrap();
     let unknown = p
