@@ -1,5 +1,6 @@
 //! `reconcile` after a restore was interrupted: before the swap the new database goes and the
 //! tenant keeps its own; after it the replaced database goes. Either way the fence is lifted.
+//! And after a backup was cut off: its row is failed and no file of it is left.
 //! The interrupted state is built as a killed process leaves it: a running `tenant.restore`
 //! operation with its params, a fence, and the new database on the server.
 
@@ -168,4 +169,80 @@ async fn after_the_swap_reconcile_drops_the_old_database_sqlite() {
 #[tokio::test]
 async fn after_the_swap_reconcile_drops_the_old_database_postgres() {
     after_the_swap_the_old_database_goes(Dialect::Postgres).await;
+}
+
+/// Every file under `dir`, recursively.
+fn files_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .flat_map(|e| {
+            let path = e.path();
+            if path.is_dir() {
+                files_under(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_backup_cut_off_anywhere_is_failed_and_leaves_no_file() {
+    let env = Env::new(Dialect::Postgres).await;
+    let p = provisioner(&env);
+    let origin: Origin = Actor::System.into();
+    for (i, after_ms) in [5u64, 40, 90, 160, 300].into_iter().enumerate() {
+        let tenant = env.create(&p, &format!("cutbk{i}")).await;
+        insert_ledgers(&p, &tenant, 0..200).await;
+        let cut = tokio::time::timeout(
+            Duration::from_millis(after_ms),
+            p.backup(&tenant.id.into(), &origin),
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let resolved = p
+            .resolve_interrupted(Duration::from_millis(10))
+            .await
+            .unwrap();
+        let at = format!(
+            "cut after {after_ms} ms ({})",
+            if cut.is_ok() { "done" } else { "cut" }
+        );
+
+        let backups = p.registry().list_backups(tenant.id).await.unwrap();
+        let unfinished: Vec<_> = backups
+            .iter()
+            .filter(|b| b.state != tenantry_registry::BackupState::Completed)
+            .collect();
+        for b in &unfinished {
+            assert_eq!(
+                b.state,
+                tenantry_registry::BackupState::Failed,
+                "{at}: {resolved:?}"
+            );
+        }
+        // Only completed backups have a file.
+        let files = files_under(env.master.dir());
+        for b in &unfinished {
+            let id = b.id.to_string();
+            let left: Vec<_> = files
+                .iter()
+                .filter(|f| f.to_string_lossy().contains(&id))
+                .collect();
+            assert!(left.is_empty(), "{at}: {left:?}");
+        }
+        for b in backups
+            .iter()
+            .filter(|b| b.state == tenantry_registry::BackupState::Completed)
+        {
+            let path = b.location.strip_prefix("file://").unwrap();
+            assert!(std::path::Path::new(path).is_file(), "{at}: {}", b.location);
+        }
+        // The tenant serves on, and a new backup works.
+        let again = p.backup(&tenant.id.into(), &origin).await;
+        assert!(again.is_ok(), "{at}: {again:?}");
+    }
 }

@@ -342,6 +342,40 @@ mod tests {
         assert!(info.contains(r"password='p\\s\'s'"), "{info}");
     }
 
+    /// A directory holding a `pg_dump` that reports PostgreSQL `version`.
+    fn fake_bin(version: &str) -> tempfile::TempDir {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let tool = dir.path().join("pg_dump");
+        let script = format!("#!/bin/sh\necho 'pg_dump (PostgreSQL) {version}'\n");
+        std::fs::write(&tool, script).unwrap();
+        std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o755)).unwrap();
+        dir
+    }
+
+    #[tokio::test]
+    async fn a_client_older_than_the_server_is_refused_and_says_what_to_install() {
+        let url = Url::parse("postgres://admin@db.example/postgres").unwrap();
+        let old = fake_bin("14.11 (Debian 14.11-1)");
+        let tools = PgTools::from_url(&url, Some(old.path().to_owned()));
+        let refused = tools.program("pg_dump", 15).await.unwrap_err().to_string();
+        assert!(
+            refused.contains("is PostgreSQL 14, older than the server's 15"),
+            "{refused}"
+        );
+        assert!(refused.contains("postgresql-client-15"), "{refused}");
+        let newer = fake_bin("16.2");
+        let tools = PgTools::from_url(&url, Some(newer.path().to_owned()));
+        assert_eq!(
+            tools.program("pg_dump", 15).await.unwrap(),
+            newer.path().join("pg_dump")
+        );
+        let none = tempfile::tempdir().unwrap();
+        let tools = PgTools::from_url(&url, Some(none.path().to_owned()));
+        let missing = tools.program("pg_dump", 15).await.unwrap_err().to_string();
+        assert!(missing.contains("pg_dump was not found"), "{missing}");
+    }
+
     #[test]
     fn a_socket_directory_in_the_query_is_the_host() {
         // The query's host comes after the authority's, so the tools see the socket directory.
