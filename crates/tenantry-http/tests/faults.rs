@@ -231,7 +231,10 @@ async fn a_dead_tenant_database_is_a_fast_503_and_its_neighbour_keeps_its_pace()
              {} answers, {unavailable} x 503, slowest {slowest:?}; 200 again {recovered:?} after Pass",
             faulty_proxied.len(),
         );
-        assert!(ratio >= 0.8, "{label}: direct tenant slowed to {ratio:.2}x");
+        // Not starved: a neighbour stuck behind the dead database would fall to about 0. The
+        // margin is for a loaded 2-core machine, where one window's rate varies by a quarter
+        // (0.74 was seen with nothing at fault); speed itself is measured by `scripts/bench`.
+        assert!(ratio >= 0.6, "{label}: direct tenant slowed to {ratio:.2}x");
     }
 }
 
