@@ -37,7 +37,8 @@ fn spawn_reader(
 }
 
 /// Checks what a client read through a restore: each answer is the old data, the restored data
-/// or a 503 to retry, never the old data once it saw the restored; and it saw both.
+/// or a 503 to retry, never the old data once it saw the restored; and it saw both. A short
+/// switch is only waited through (no 503 needed): `fence.rs` covers the long one.
 fn check_reads(reads: &[Read], old_data: &[String], restored_data: &[String], at: &str) {
     let (mut old, mut restored, mut maintenance) = (0, 0, 0);
     for (i, read) in reads.iter().enumerate() {
@@ -62,9 +63,10 @@ fn check_reads(reads: &[Read], old_data: &[String], restored_data: &[String], at
             _ => panic!("{what}"),
         }
     }
-    let seen = format!("{at}: {old} old, {maintenance} 503, {restored} restored");
-    assert!(old > 0 && restored > 0, "{seen}");
-    assert!(maintenance > 0, "the switch was never seen: {seen}");
+    assert!(
+        old > 0 && restored > 0,
+        "{at}: {old} old, {maintenance} 503, {restored} restored"
+    );
 }
 
 async fn round_trip(dialect: Dialect) {
