@@ -12,6 +12,11 @@ pub struct PoolConfig {
     pub acquire_timeout: Duration,
     /// Open connections allowed per database server, all tenants together.
     pub server_budget: usize,
+    /// A tenant's last connection, idle this long, may be taken by a busy tenant that needs
+    /// more depth while the budget is full (before that, only a tenant with no connection at
+    /// all may take it). Well above a connect (~5 ms): a tenant that is still being served
+    /// keeps its connection.
+    pub last_slot_kept_for: Duration,
     /// Idle slots beyond a tenant's last warm one are closed after this long.
     pub reap_after: Duration,
     /// A tenant whose database failed to open fails fast for this long.
@@ -36,6 +41,7 @@ impl Default for PoolConfig {
             idle_ttl: Duration::from_secs(300),
             acquire_timeout: Duration::from_secs(2),
             server_budget: 80,
+            last_slot_kept_for: Duration::from_millis(250),
             reap_after: Duration::from_secs(1),
             negative_ttl: Duration::from_millis(1500),
             connect_timeout: Duration::from_secs(1),

@@ -91,7 +91,7 @@ impl TenantPools {
     /// Must be called within a Tokio runtime (closing connections is spawned on it).
     pub fn new(config: PoolConfig, resolver: Arc<dyn TargetResolver>) -> Self {
         let inner = Arc::new(Inner {
-            state: Mutex::new(State::default()),
+            state: Mutex::new(State::new(config.last_slot_kept_for)),
             counters: Counters::default(),
             runtime: Handle::current(),
             config,
@@ -120,7 +120,30 @@ impl TenantPools {
     }
 
     /// Leases a connection to `tenant`'s database, as its own role. Drop it to give it back.
+    ///
+    /// Answers within `acquire_timeout`, whatever it waits on (a permit, a victim's close, a
+    /// slow connect): past it the caller gets [`PoolError::Exhausted`], never later. Every step
+    /// gives back what it reserved if it is cut off.
     pub async fn acquire(&self, tenant: TenantId) -> Result<TenantConnection, PoolError> {
+        let config = &self.inner.config;
+        let deadline = Instant::now() + config.acquire_timeout;
+        match tokio::time::timeout_at(deadline.into(), self.acquire_by(tenant, deadline)).await {
+            Ok(leased) => leased,
+            Err(_) => {
+                Counters::bump(&self.inner.counters.timeouts);
+                Err(PoolError::Exhausted {
+                    tenant,
+                    waited: config.acquire_timeout,
+                })
+            }
+        }
+    }
+
+    async fn acquire_by(
+        &self,
+        tenant: TenantId,
+        deadline: Instant,
+    ) -> Result<TenantConnection, PoolError> {
         // A cached target is never one that failed (a failure invalidates it): one lookup on
         // the hot path.
         let target = match self.targets.get(&tenant).await {
@@ -129,7 +152,6 @@ impl TenantPools {
         };
 
         let config = &self.inner.config;
-        let deadline = Instant::now() + config.acquire_timeout;
         let mut waited = false;
         loop {
             let plan = self
