@@ -1,4 +1,8 @@
-use sea_orm::{ConnectionTrait, EntityTrait, FromQueryResult, PaginatorTrait, QuerySelect, Select};
+use sea_orm::sea_query::{Expr, SelectStatement};
+use sea_orm::{
+    ConnectionTrait, DbErr, EntityTrait, FromQueryResult, PaginatorTrait, QueryResult, QuerySelect,
+    QueryTrait, Select,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::IntoParams;
 
@@ -37,7 +41,10 @@ impl Page {
         (self.page - 1).saturating_mul(self.limit)
     }
 
-    /// This page of `select` (ordered by the caller), and how many rows there are in all.
+    /// This page of `select` (ordered by the caller), and how many rows there are in all, in
+    /// one statement: the count is a scalar subquery over the same rows (computed once, an
+    /// index-only scan where it can be), so the page still stops at its limit. Only a page past
+    /// the end, which has no row to carry the count, costs a second statement.
     pub async fn fetch<E, C>(
         self,
         db: &C,
@@ -48,13 +55,45 @@ impl Page {
         E::Model: FromQueryResult + Send + Sync,
         C: ConnectionTrait,
     {
-        let total = select.clone().count(db).await?;
+        let count = SelectStatement::new()
+            .expr(Expr::cust("COUNT(*)"))
+            .from_subquery(
+                select.as_query().clone().clear_order_by().to_owned(),
+                "counted",
+            )
+            .to_owned();
         let rows = select
+            .clone()
+            .expr_as(Expr::from(count), TOTAL)
             .offset(self.offset())
             .limit(self.limit)
+            .into_model::<Counted<E::Model>>()
             .all(db)
             .await?;
-        Ok((rows, total))
+        let total = match rows.first() {
+            Some(row) => u64::try_from(row.total).unwrap_or_default(),
+            None if self.page == 1 => 0,
+            None => select.count(db).await?,
+        };
+        Ok((rows.into_iter().map(|row| row.model).collect(), total))
+    }
+}
+
+/// The alias of the count column a page's rows carry.
+const TOTAL: &str = "tenantry_total";
+
+/// A row of a page and the count of all rows the page is cut from.
+struct Counted<M> {
+    model: M,
+    total: i64,
+}
+
+impl<M: FromQueryResult> FromQueryResult for Counted<M> {
+    fn from_query_result(res: &QueryResult, pre: &str) -> Result<Self, DbErr> {
+        Ok(Self {
+            model: M::from_query_result(res, pre)?,
+            total: res.try_get(pre, TOTAL)?,
+        })
     }
 }
 
