@@ -9,8 +9,13 @@ use secrecy::{ExposeSecret as _, SecretString};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
-/// PostgreSQL's default (`scram_iterations`).
-const ITERATIONS: u32 = 4096;
+/// PBKDF2 rounds in a tenant role's verifier. PostgreSQL's default (`scram_iterations`) is
+/// 4096, and every client pays them on every connect (about 1 ms of CPU, a quarter of a
+/// connect here: docs/benchmarks.md). They slow down guessing a *human* password from a stolen
+/// verifier or a sniffed exchange; a tenant role's password is 192 bits from the OS RNG
+/// ([`tenantry_core::vault::random_password`]), which no number of rounds makes more or less
+/// guessable (2^192 guesses either way). The argument in full: docs/ARCHITECTURE.md.
+const GENERATED_PASSWORD_ITERATIONS: u32 = 16;
 const SALT_BYTES: usize = 16;
 
 /// `SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>`, the form PostgreSQL stores in
@@ -21,9 +26,14 @@ const SALT_BYTES: usize = 16;
 pub(super) struct ScramVerifier(String);
 
 impl ScramVerifier {
-    /// A verifier for `password` with a fresh random salt.
-    pub(super) fn new(password: &SecretString) -> Self {
-        Self::with_salt(password, &rand::random::<[u8; SALT_BYTES]>(), ITERATIONS)
+    /// A verifier with a fresh random salt for a generated tenant role password (never a
+    /// human-chosen one: it is hashed with [`GENERATED_PASSWORD_ITERATIONS`] rounds).
+    pub(super) fn for_random_password(password: &SecretString) -> Self {
+        Self::with_salt(
+            password,
+            &rand::random::<[u8; SALT_BYTES]>(),
+            GENERATED_PASSWORD_ITERATIONS,
+        )
     }
 
     fn with_salt(password: &SecretString, salt: &[u8], iterations: u32) -> Self {
@@ -80,12 +90,15 @@ mod tests {
     #[test]
     fn literal_is_quote_free_salted_and_never_holds_the_password() {
         let password = SecretString::from("it's-a-Secret\\");
-        let (a, b) = (ScramVerifier::new(&password), ScramVerifier::new(&password));
+        let (a, b) = (
+            ScramVerifier::for_random_password(&password),
+            ScramVerifier::for_random_password(&password),
+        );
         assert_ne!(a.0, b.0, "each verifier gets its own salt");
         let literal = a.sql_literal();
         assert!(!literal.contains("Secret"));
         let inner = &literal[1..literal.len() - 1];
-        assert!(inner.starts_with("SCRAM-SHA-256$4096:"));
+        assert!(inner.starts_with("SCRAM-SHA-256$16:"));
         assert!(
             inner
                 .bytes()

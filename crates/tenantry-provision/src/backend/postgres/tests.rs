@@ -15,12 +15,12 @@ fn role_statement_carries_a_verifier_never_the_password() {
         &role,
         ROLE_ATTRIBUTES,
         5,
-        &ScramVerifier::new(&password),
+        &ScramVerifier::for_random_password(&password),
     );
     assert!(!sql.contains("plain-Text-Password-42"), "{sql}");
     let expected = format!(
         "CREATE ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE INHERIT NOREPLICATION \
-         NOBYPASSRLS CONNECTION LIMIT 5 PASSWORD 'SCRAM-SHA-256$4096:",
+         NOBYPASSRLS CONNECTION LIMIT 5 PASSWORD 'SCRAM-SHA-256$16:",
         role.quoted()
     );
     assert!(sql.starts_with(&expected), "{sql}");
