@@ -13,8 +13,10 @@ use serde::Deserialize;
 
 mod backups;
 mod domains;
+mod provision;
 pub use backups::{BackupSettings, KeepPolicy, S3Settings};
 pub use domains::DomainSettings;
+pub use provision::ProvisionSettings;
 
 /// Environment variable holding the master key ring (base64 keys, current first).
 pub const MASTER_KEY_ENV: &str = "TENANTRY_MASTER_KEY";
@@ -55,6 +57,7 @@ pub struct Settings {
     pub registry: RegistrySettings,
     pub domains: DomainSettings,
     pub backups: BackupSettings,
+    pub provision: ProvisionSettings,
     /// The file the settings came from, if any (`None` = embedded default + environment).
     pub file: Option<PathBuf>,
 }
@@ -225,6 +228,7 @@ struct Raw {
     registry: RawRegistry,
     domains: domains::RawDomains,
     backups: backups::RawBackups,
+    provision: provision::RawProvision,
 }
 
 #[derive(Deserialize)]
@@ -342,6 +346,7 @@ impl Settings {
         let mut builder = Config::builder()
             .add_source(File::from_str(DEFAULTS, FileFormat::Toml))
             .add_source(File::from_str(domains::DEFAULTS, FileFormat::Toml))
+            .add_source(File::from_str(provision::DEFAULTS, FileFormat::Toml))
             .add_source(File::from_str(backups::DEFAULTS, FileFormat::Toml));
         if let Some(path) = file {
             if !path.is_file() {
@@ -473,6 +478,7 @@ impl Settings {
         };
 
         let domains = DomainSettings::validate(raw.domains)?;
+        let provision = ProvisionSettings::validate(raw.provision)?;
         let backups = BackupSettings::validate(raw.backups)?;
 
         let master_key_file = raw
@@ -513,6 +519,7 @@ impl Settings {
                 max_stale_secs: raw.registry.max_stale_secs,
             },
             domains,
+            provision,
             backups,
             log: LogSettings {
                 format,

@@ -49,6 +49,8 @@ const FLEET_TENANTS: usize = 1000;
 const FLEET_CONCURRENCY: usize = 8;
 /// DESIGN §4 targets.
 const PG_TARGET_RATIO: f64 = 1.5;
+/// Issue 19: a creation that claims a warm spare, against the same baseline.
+const SPARE_TARGET_RATIO: f64 = 0.25;
 const SQLITE_TARGET_MS: f64 = 10.0;
 const FLEET_TARGET_MS: f64 = 1000.0;
 
@@ -229,15 +231,17 @@ impl Server {
 enum Measure {
     Baseline,
     Tenantry,
+    Spare,
     Template,
     TemplateReassign,
     Sqlite,
 }
 
 impl Measure {
-    const ALL: [Measure; 5] = [
+    const ALL: [Measure; 6] = [
         Measure::Baseline,
         Measure::Tenantry,
+        Measure::Spare,
         Measure::Template,
         Measure::TemplateReassign,
         Measure::Sqlite,
@@ -251,6 +255,8 @@ struct Round {
     baseline_create: Duration,
     tenantry: Duration,
     steps: Vec<(Step, Duration)>,
+    spare: Duration,
+    spare_steps: Vec<(Step, Duration)>,
     template: Duration,
     template_reassign: Duration,
     sqlite: Duration,
@@ -520,6 +526,22 @@ async fn measure(
                     t.tenantry = started.elapsed();
                     t.steps = tenant.timings;
                 }
+                Measure::Spare => {
+                    // One spare built just before (untimed), then claimed by the creation; the
+                    // plain measurement above never finds one ready.
+                    let refill = pg.refill_spares(1, 1).await?;
+                    ensure!(refill.built == 1, "no spare built: {refill:?}");
+                    let subdomain = format!("sp-{tag}");
+                    let started = Instant::now();
+                    let tenant = pg
+                        .create(request(&subdomain, admin_hash)?)
+                        .await
+                        .with_context(|| format!("creating tenant {subdomain} from a spare"))?;
+                    t.spare = started.elapsed();
+                    t.spare_steps = tenant.timings;
+                    let left = pg.registry().spares(None).await?;
+                    ensure!(left.is_empty(), "the spare was not claimed: {left:?}");
+                }
                 Measure::Template => {
                     // Copy + database ownership, as the experiment is specified.
                     let name = format!("x_{run_id}_{tag}");
@@ -571,11 +593,12 @@ async fn measure(
             continue;
         }
         progress(format!(
-            "{}/{}: baseline {:.1} ms, tenantry {:.1} ms, template {:.1} ms, sqlite {:.1} ms",
+            "{}/{}: baseline {:.1} ms, tenantry {:.1} ms, spare {:.1} ms, template {:.1} ms, sqlite {:.1} ms",
             round + 1 - args.warmup,
             args.tenants,
             ms(t.baseline),
             ms(t.tenantry),
+            ms(t.spare),
             ms(t.template),
             ms(t.sqlite)
         ));
@@ -826,7 +849,10 @@ fn report(r: &Results) -> String {
     let base = s.of(|t| t.baseline);
     let tenantry = s.of(|t| t.tenantry);
     let sqlite = s.of(|t| t.sqlite);
+    let spare = s.of(|t| t.spare);
     let steps: Vec<&[(Step, Duration)]> = s.rounds.iter().map(|t| t.steps.as_slice()).collect();
+    let spare_steps: Vec<&[(Step, Duration)]> =
+        s.rounds.iter().map(|t| t.spare_steps.as_slice()).collect();
     let sqlite_steps: Vec<&[(Step, Duration)]> =
         s.rounds.iter().map(|t| t.sqlite_steps.as_slice()).collect();
     let ratio = stats(&tenantry).median / stats(&base).median;
@@ -881,6 +907,18 @@ fn report(r: &Results) -> String {
     );
     step_rows(&mut out, &tenantry, &steps, Versus::Baseline(&base));
     master_rows(&mut out, &s.pg_master, Versus::Nothing);
+    let spare_ratio = stats(&spare).median / stats(&base).median;
+    row(
+        &mut out,
+        "**Tenantry PostgreSQL tenant from a warm spare** (`Provisioner::create` claiming one)",
+        &spare,
+        Versus::Paired(&base),
+        &format!(
+            "≤ {SPARE_TARGET_RATIO}× — {}",
+            verdict(spare_ratio <= SPARE_TARGET_RATIO)
+        ),
+    );
+    step_rows(&mut out, &spare, &spare_steps, Versus::Baseline(&base));
     row(
         &mut out,
         "**template** (experiment): `CREATE DATABASE … TEMPLATE` + `ALTER DATABASE … OWNER`",
@@ -954,7 +992,10 @@ fn section(r: &Results, table: &str) -> String {
          (SCRAM verifier) → database (+ `REVOKE CONNECT`) → migrate (connect as the tenant role \
          over SCRAM, refinery, one transaction per migration) → seed → activate (schema version, audit row, \
          status); each step is recorded in the master, which commits with fsync. Per-step figures \
-         come from `Created::timings`. **Template** = a database kept at the schema (tables owned \
+         come from `Created::timings`. **From a warm spare** = the same call when one spare \
+         (built just before, untimed, by `refill_spares`) is ready: the `role` step renames the \
+         spare's role and database to the tenant's and sets its password; `database` fixes \
+         ownership and grants; `migrate` finds nothing to apply. **Template** = a database kept at the schema (tables owned \
          by a template role), copied with `CREATE DATABASE … TEMPLATE` + `ALTER DATABASE … \
          OWNER`; the provisioner does not use it. **SQLite** = `Provisioner::create` with a \
          SQLite master (WAL, `synchronous = NORMAL`) and no server registered, files on the same \

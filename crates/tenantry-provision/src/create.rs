@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use crate::backend::{DbIdent, TenantDatabase};
 use crate::heartbeat::{HEARTBEAT_INTERVAL, Heartbeat};
+use crate::spares::ClaimedSpare;
 use crate::{ProvisionError, Provisioner};
 
 /// Sessions a tenant role may open beyond its plan's `max_connections` (the connection
@@ -116,6 +117,9 @@ pub(crate) struct CreateParams {
     pub server_id: Option<Uuid>,
     pub db_name: String,
     pub role: Option<String>,
+    /// The warm spare the creation took, if any (dropped with the rest on a rollback).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spare: Option<ClaimedSpare>,
 }
 
 impl CreateParams {
@@ -198,6 +202,12 @@ impl Provisioner {
         let server = self.place(req.server).await?;
 
         let id = TenantId::new();
+        // A fresh tenant on a server takes a warm spare when there is one (not a clone: its
+        // database comes from a backup).
+        let spare = match (&server, &content) {
+            (Some(server), Content::Seed { .. }) => self.claim_spare(server.id, id).await?,
+            _ => None,
+        };
         let name = DbIdent::derive(req.subdomain.as_str(), id);
         let role = server.as_ref().map(|_| name.clone());
         let password = server.as_ref().map(|_| random_password());
@@ -207,9 +217,10 @@ impl Provisioner {
             server_id: server.as_ref().map(|s| s.id.as_uuid()),
             db_name: name.to_string(),
             role: role.as_ref().map(ToString::to_string),
+            spare,
         };
         // One commit: a conflicting subdomain (a concurrent create won) leaves no operation.
-        let (tenant, op) = self
+        let reserved = self
             .registry
             .reserve_tenant_with_operation(
                 NewTenant {
@@ -228,7 +239,19 @@ impl Provisioner {
                 json!(params),
                 Some(&req.origin.actor),
             )
-            .await?;
+            .await;
+        let (tenant, op) = match reserved {
+            Ok(reserved) => reserved,
+            Err(e) => {
+                if let Some(spare) = &params.spare {
+                    // Claimed for nothing: dropped now rather than by `reconcile` later.
+                    self.release_claimed_spare(params.server_id.map(DbServerId::from), spare)
+                        .await
+                        .ok();
+                }
+                return Err(e.into());
+            }
+        };
         crate::operation_started(op.id);
         let mut timings = vec![(Step::Reserve, started.elapsed())];
         self.failpoint(Step::Reserve).await?;
@@ -242,6 +265,7 @@ impl Provisioner {
                 &content,
                 &tenant,
                 &db,
+                params.spare.as_ref(),
                 password.as_ref(),
                 i32::try_from(plan.max_connections)
                     .unwrap_or(i32::MAX)
@@ -272,6 +296,12 @@ impl Provisioner {
         self.registry
             .finish_operation(op.id, OperationState::Succeeded, None)
             .await?;
+        if let Some(spare) = &params.spare
+            && let Err(e) = self.registry.remove_spare(spare.id).await
+        {
+            // `reconcile` forgets it later: its tenant is active.
+            tracing::warn!(tenant = %req.subdomain, error = %e, "could not forget the claimed spare");
+        }
         let tenant = self.registry.find_tenant(&id.into()).await?;
         Ok(Created { tenant, timings })
     }
@@ -283,6 +313,7 @@ impl Provisioner {
         content: &Content<'_>,
         tenant: &Tenant,
         db: &TenantDatabase,
+        spare: Option<&ClaimedSpare>,
         password: Option<&secrecy::SecretString>,
         connection_limit: i32,
         op: Uuid,
@@ -300,6 +331,9 @@ impl Provisioner {
         // inside the same recorded operation, so `reconcile` restores it after a crash.
         debug_assert_eq!(tenant.status, TenantStatus::Provisioning);
         if let Some(password) = password {
+            if let (Some(spare), Some(server)) = (spare, tenant.server) {
+                self.take_spare(server, spare, db).await?;
+            }
             backend.ensure_role(db, password, connection_limit).await?;
             self.step_done(op, Step::Role, t, timings).await?;
         } else {
@@ -426,6 +460,10 @@ impl Provisioner {
         backend.end_sessions(&db).await?;
         backend.drop_database(&db).await?;
         backend.drop_role(&db).await?;
+        if let Some(spare) = &params.spare {
+            self.release_claimed_spare(params.server_id.map(DbServerId::from), spare)
+                .await?;
+        }
         self.registry
             .remove_unprovisioned_tenant(params.tenant_id.into())
             .await?;

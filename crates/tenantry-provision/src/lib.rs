@@ -20,6 +20,7 @@ mod relocate;
 mod resolve_backups;
 mod restore;
 mod schedule;
+mod spares;
 mod storage;
 
 pub use backup::BackupConfig;
@@ -33,6 +34,7 @@ pub use recover::CloneTenant;
 pub use relocate::Moved;
 pub use restore::Restored;
 pub use schedule::{Schedule, SchedulePass};
+pub use spares::{SPARE_STALE_AFTER, SpareRefill};
 pub use storage::StoragePass;
 
 pub(crate) use tenantry_core::error_chain;

@@ -205,6 +205,16 @@ impl Provisioner {
         synchronous: SqliteSynchronous,
     ) -> Result<DatabaseConnection, ProvisionError> {
         let url = self.tenant_url(tenant).await?;
+        self.open_url(&url, &tenant.db_name, synchronous).await
+    }
+
+    /// A short-lived connection to database `db_name` at `url` (a tenant's or a spare's role).
+    pub(crate) async fn open_url(
+        &self,
+        url: &secrecy::SecretString,
+        db_name: &str,
+        synchronous: SqliteSynchronous,
+    ) -> Result<DatabaseConnection, ProvisionError> {
         let mut options = ConnectOptions::new(url.expose_secret().to_owned());
         options
             .max_connections(1)
@@ -224,7 +234,7 @@ impl Provisioner {
         Database::connect(options)
             .await
             .map_err(|e| ProvisionError::TenantConnect {
-                db: tenant.db_name.clone(),
+                db: db_name.to_owned(),
                 // Refused, timed out, authentication, missing database: what an operator acts on.
                 message: crate::backend::ConnectFailure::from_db_err(&e)
                     .map_or_else(|| e.to_string(), |c| c.to_string()),

@@ -26,6 +26,8 @@ use crate::{ProvisionError, Provisioner};
 pub struct ReconcileReport {
     /// Interrupted operations, and what was done about each.
     pub operations: Vec<Resolution>,
+    /// Warm spares a dead process left half-built or half-claimed, dropped or forgotten.
+    pub spares: usize,
     pub drift: Vec<Drift>,
 }
 
@@ -91,6 +93,7 @@ impl Provisioner {
     ) -> Result<ReconcileReport, ProvisionError> {
         Ok(ReconcileReport {
             operations: self.resolve_interrupted(stale_after).await?,
+            spares: self.resolve_spares().await?,
             drift: self.drift(scope).await?,
         })
     }
@@ -257,10 +260,20 @@ impl Provisioner {
         let backend = self.backend(server_id).await?;
         let databases: HashSet<String> = backend.list_databases().await?.into_iter().collect();
         let roles: HashSet<String> = backend.list_roles().await?.into_iter().collect();
-        let owned_dbs: HashSet<&str> = tenants.iter().map(|t| t.db_name.as_str()).collect();
+        // Warm spares are the registry's too (recorded before they exist on the server).
+        let spares = match server_id {
+            Some(id) => self.registry.spares(Some(id)).await?,
+            None => Vec::new(),
+        };
+        let owned_dbs: HashSet<&str> = tenants
+            .iter()
+            .map(|t| t.db_name.as_str())
+            .chain(spares.iter().map(|s| s.db_name.as_str()))
+            .collect();
         let owned_roles: HashSet<&str> = tenants
             .iter()
             .filter_map(|t| t.db_user.as_deref())
+            .chain(spares.iter().map(|s| s.db_user.as_str()))
             .collect();
         let mut orphans: Vec<&String> = databases
             .iter()

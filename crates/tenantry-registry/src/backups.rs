@@ -370,7 +370,7 @@ impl Registry {
 
     /// A transaction that holds the write lock from its first read on SQLite (so the claim's
     /// read cannot go stale before its write), and reads each statement afresh on PostgreSQL.
-    async fn begin_claim(&self) -> Result<DatabaseTransaction, DbErr> {
+    pub(crate) async fn begin_claim(&self) -> Result<DatabaseTransaction, DbErr> {
         let options = match self.db.get_database_backend() {
             DbBackend::Sqlite => TransactionOptions {
                 sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),

@@ -21,6 +21,7 @@ mod operations;
 mod plans;
 mod queries;
 mod servers;
+mod spares;
 mod storage;
 mod tenant_update;
 mod tenants;
@@ -45,7 +46,7 @@ pub use changes::{
 pub use domains::NewDomain;
 pub use entity::enums::{
     AdminRole, BackupKind, BackupState, Fence, OperationState, ServerDialect, ServerState,
-    StorageLevel, TenantStatus,
+    SpareState, StorageLevel, TenantStatus,
 };
 pub use error::RegistryError;
 pub use idempotency::{IN_FLIGHT_LEASE, IdempotencyClaim, MAX_IDEMPOTENCY_KEY_BYTES};
@@ -54,6 +55,7 @@ pub use operations::{Operation, OperationKind, OperationQuery, UnknownOperationK
 pub use plans::Plan;
 pub use queries::{TenantCursor, TenantPage, TenantQuery};
 pub use servers::{NewServer, admin_secret_context};
+pub use spares::Spare;
 pub use tenant_update::TenantPatch;
 pub use tenantry_migrate::{Dialect, MigrationReport};
 pub use tenants::{NewTenant, db_secret_context};

@@ -16,6 +16,7 @@ use crate::context::{Context, KeyPolicy, operator};
 use crate::error::CliError;
 
 mod backups;
+mod spares;
 mod storage;
 
 /// Operations untouched this long are taken as interrupted by a crash (a live one beats every
@@ -79,6 +80,10 @@ pub async fn run(ctx: &Context) -> Result<(), CliError> {
         let every = Duration::from_secs(every);
         background.push(tokio::spawn(storage::run(provisioner.clone(), every)));
     }
+    background.push(tokio::spawn(spares::run(
+        provisioner.clone(),
+        settings.provision,
+    )));
     let served = app.run_until_stopped().await;
     for task in background {
         task.abort();

@@ -93,6 +93,17 @@ pub trait DatabaseBackend: Send + Sync {
         Ok(())
     }
 
+    /// Gives a warm spare's role and database the tenant's names (`from` → `to`). Each is
+    /// renamed only while its old name exists and its new one does not, so a claim repeated
+    /// after a crash converges. Servers only: there are no spares of SQLite files.
+    async fn rename(&self, from: &TenantDatabase, to: &TenantDatabase) -> Result<(), BackendError> {
+        let _ = (from, to);
+        Err(BackendError::Failed {
+            action: "rename database",
+            message: "this backend keeps no warm spares".into(),
+        })
+    }
+
     /// Drops the role if it exists. No-op on SQLite.
     async fn drop_role(&self, db: &TenantDatabase) -> Result<(), BackendError>;
 

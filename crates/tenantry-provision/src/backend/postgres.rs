@@ -27,6 +27,7 @@ use super::{BackendError, DatabaseBackend, DbIdent, Login, TenantDatabase};
 
 mod connect;
 mod replication;
+mod spare;
 mod tools;
 
 use tools::PgTools;
@@ -223,7 +224,7 @@ impl DatabaseBackend for PostgresBackend {
         connection_limit: i32,
     ) -> Result<(), BackendError> {
         let role = self.role(db)?;
-        let verifier = ScramVerifier::new(password);
+        let verifier = ScramVerifier::for_random_password(password);
         let mut conn = self.conn().await?;
         let (exists, superuser): (bool, bool) = sqlx::query_as(
             "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1), \
@@ -345,6 +346,10 @@ impl DatabaseBackend for PostgresBackend {
                 self.terminate(&mut conn, Sessions::OfRole(role)).await
             }
         }
+    }
+
+    async fn rename(&self, from: &TenantDatabase, to: &TenantDatabase) -> Result<(), BackendError> {
+        self.rename_spare(from, to).await
     }
 
     async fn drop_database(&self, db: &TenantDatabase) -> Result<(), BackendError> {

@@ -231,6 +231,22 @@ impl Fence {
     }
 }
 
+/// Where a warm spare database is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, EnumIter, DeriveActiveEnum, Serialize)]
+#[sea_orm(rs_type = "String", db_type = "Text")]
+#[serde(rename_all = "snake_case")]
+pub enum SpareState {
+    /// Being created and migrated.
+    #[sea_orm(string_value = "building")]
+    Building,
+    /// Migrated, waiting for a tenant.
+    #[sea_orm(string_value = "ready")]
+    Ready,
+    /// Taken by a tenant creation still under way.
+    #[sea_orm(string_value = "claimed")]
+    Claimed,
+}
+
 /// Where a tenant's measured storage stands against its limit.
 #[derive(
     Clone,

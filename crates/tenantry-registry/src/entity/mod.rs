@@ -12,5 +12,6 @@ pub mod operation;
 pub mod plan;
 pub mod registry_change;
 pub mod registry_change_floor;
+pub mod spare;
 pub mod tenant;
 pub mod tenant_domain;

@@ -1,0 +1,167 @@
+//! Warm spares: PostgreSQL databases created and migrated ahead of demand, so that a tenant
+//! creation only renames one, sets its role's password and seeds it.
+//!
+//! A spare is `building` while it is created and migrated, `ready` at a schema version, and
+//! `claimed` by one tenant creation, which removes the row once the tenant is active or rolled
+//! back. Adding and claiming run in one transaction each, under a lock of the server's row
+//! (PostgreSQL) or the single writer (SQLite), so several processes never build past the target
+//! or claim one spare twice. The rows hold names only, never a secret.
+
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, LockBehavior, LockType};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, PaginatorTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
+use serde::Serialize;
+use tenantry_core::ids::{DbServerId, TenantId};
+use uuid::Uuid;
+
+use crate::entity::{db_server, spare};
+use crate::{Registry, RegistryError, SpareState};
+
+/// A warm spare database and its role, on a PostgreSQL server.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Spare {
+    pub id: Uuid,
+    pub server: DbServerId,
+    pub db_name: String,
+    pub db_user: String,
+    pub state: SpareState,
+    pub schema_version: Option<i32>,
+    pub claimed_by: Option<TenantId>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<spare::Model> for Spare {
+    fn from(m: spare::Model) -> Self {
+        Self {
+            id: m.id,
+            server: m.server_id.into(),
+            db_name: m.db_name,
+            db_user: m.db_user,
+            state: m.state,
+            schema_version: m.schema_version,
+            claimed_by: m.claimed_by.map(TenantId::from),
+            created_at: m.created_at,
+            updated_at: m.updated_at,
+        }
+    }
+}
+
+impl Registry {
+    /// Records a new `building` spare `id` on `server` with these names, unless the server
+    /// already has `target` spares building or ready. Returns whether it was recorded.
+    pub async fn add_spare(
+        &self,
+        server: DbServerId,
+        id: Uuid,
+        db_name: &str,
+        db_user: &str,
+        target: u64,
+    ) -> Result<bool, RegistryError> {
+        let txn = self.begin_claim().await?;
+        if self.db.get_database_backend() == DbBackend::Postgres {
+            // Serialises adders per server: the count below is then exact.
+            db_server::Entity::find_by_id(server.as_uuid())
+                .lock(LockType::Update)
+                .one(&txn)
+                .await?;
+        }
+        let held = spare::Entity::find()
+            .filter(spare::Column::ServerId.eq(server.as_uuid()))
+            .filter(spare::Column::State.is_in([SpareState::Building, SpareState::Ready]))
+            .count(&txn)
+            .await?;
+        if held >= target {
+            return Ok(false);
+        }
+        let now = Utc::now();
+        spare::ActiveModel {
+            id: Set(id),
+            server_id: Set(server.as_uuid()),
+            db_name: Set(db_name.to_owned()),
+            db_user: Set(db_user.to_owned()),
+            state: Set(SpareState::Building),
+            schema_version: Set(None),
+            claimed_by: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        }
+        .insert(&txn)
+        .await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// A `building` spare is migrated to `schema_version`: it may be claimed.
+    pub async fn spare_ready(&self, id: Uuid, schema_version: i32) -> Result<(), RegistryError> {
+        let done = spare::Entity::update_many()
+            .col_expr(spare::Column::State, Expr::value(SpareState::Ready))
+            .col_expr(spare::Column::SchemaVersion, Expr::value(schema_version))
+            .col_expr(spare::Column::UpdatedAt, Expr::value(Utc::now()))
+            .filter(spare::Column::Id.eq(id))
+            .filter(spare::Column::State.eq(SpareState::Building))
+            .exec(&self.db)
+            .await?;
+        if done.rows_affected == 0 {
+            return Err(RegistryError::NotFound {
+                what: format!("building spare {id}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Claims the oldest `ready` spare of `server` at `schema_version` for tenant `tenant`, if
+    /// there is one. A spare another process is claiming is skipped, not waited for.
+    pub async fn claim_spare(
+        &self,
+        server: DbServerId,
+        schema_version: i32,
+        tenant: TenantId,
+    ) -> Result<Option<Spare>, RegistryError> {
+        let txn = self.begin_claim().await?;
+        let mut find = spare::Entity::find()
+            .filter(spare::Column::ServerId.eq(server.as_uuid()))
+            .filter(spare::Column::State.eq(SpareState::Ready))
+            .filter(spare::Column::SchemaVersion.eq(schema_version))
+            .order_by_asc(spare::Column::CreatedAt)
+            .limit(1);
+        if self.db.get_database_backend() == DbBackend::Postgres {
+            find = find.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+        }
+        let Some(found) = find.one(&txn).await? else {
+            return Ok(None);
+        };
+        let mut claimed: spare::ActiveModel = found.into();
+        claimed.state = Set(SpareState::Claimed);
+        claimed.claimed_by = Set(Some(tenant.as_uuid()));
+        claimed.updated_at = Set(Utc::now());
+        let claimed = claimed.update(&txn).await?;
+        txn.commit().await?;
+        Ok(Some(claimed.into()))
+    }
+
+    /// Forgets a spare (claimed and used, or dropped from its server). Idempotent.
+    pub async fn remove_spare(&self, id: Uuid) -> Result<(), RegistryError> {
+        spare::Entity::delete_by_id(id).exec(&self.db).await?;
+        Ok(())
+    }
+
+    /// Every spare of `server`, or of all servers, oldest first.
+    pub async fn spares(&self, server: Option<DbServerId>) -> Result<Vec<Spare>, RegistryError> {
+        let mut find = spare::Entity::find()
+            .order_by_asc(spare::Column::CreatedAt)
+            .order_by_asc(spare::Column::Id);
+        if let Some(server) = server {
+            find = find.filter(spare::Column::ServerId.eq(server.as_uuid()));
+        }
+        Ok(find
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(Spare::from)
+            .collect())
+    }
+}
