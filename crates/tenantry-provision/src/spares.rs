@@ -84,7 +84,8 @@ impl Provisioner {
 
     /// Brings every active PostgreSQL server to `target` spares at the latest schema: ready
     /// spares at an older schema (or beyond the target) are dropped, missing ones are built, at
-    /// most `concurrency` at a time. `target` 0 drops every ready spare. Safe to run from
+    /// most `concurrency` at a time. `target` 0 drops every ready spare, and so does a server
+    /// that is no longer active (draining, retired). Safe to run from
     /// several processes at once: the registry never records more than `target` per server.
     pub async fn refill_spares(
         &self,
@@ -98,10 +99,15 @@ impl Provisioner {
             .list_servers()
             .await?
             .into_iter()
-            .filter(|s| s.dialect == ServerDialect::Postgres && s.state == ServerState::Active)
+            .filter(|s| s.dialect == ServerDialect::Postgres)
             .collect();
         let mut wanted = Vec::new();
         for server in &servers {
+            let target = if server.state == ServerState::Active {
+                target
+            } else {
+                0
+            };
             let mut held = 0;
             for spare in self.registry.spares(Some(server.id)).await? {
                 let ready = spare.state == SpareState::Ready;

@@ -10,8 +10,8 @@ use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
 /// PBKDF2 rounds in a tenant role's verifier. PostgreSQL's default (`scram_iterations`) is
-/// 4096, and every client pays them on every connect (about 1 ms of CPU, a quarter of a
-/// connect here: docs/benchmarks.md). They slow down guessing a *human* password from a stolen
+/// 4096, and every client pays them on every connect: 0.5–0.7 ms of the pool's CPU, about half
+/// of what a connect costs the client (`scripts/bench connect`, docs/benchmarks.md). They slow down guessing a *human* password from a stolen
 /// verifier or a sniffed exchange; a tenant role's password is 192 bits from the OS RNG
 /// ([`tenantry_core::vault::random_password`]), which no number of rounds makes more or less
 /// guessable (2^192 guesses either way). The argument in full: docs/ARCHITECTURE.md.
