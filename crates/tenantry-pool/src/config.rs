@@ -17,6 +17,10 @@ pub struct PoolConfig {
     /// all may take it). Well above a connect (~5 ms): a tenant that is still being served
     /// keeps its connection.
     pub last_slot_kept_for: Duration,
+    /// A tenant that holds connections takes another tenant's (quiet) one for more depth only
+    /// once its requests have queued for its own this long: a short burst is served by the
+    /// connections it has, sustained load gets the depth its plan allows.
+    pub depth_after_queueing: Duration,
     /// Idle slots beyond a tenant's last warm one are closed after this long.
     pub reap_after: Duration,
     /// A tenant whose database failed to open fails fast for this long.
@@ -42,6 +46,7 @@ impl Default for PoolConfig {
             acquire_timeout: Duration::from_secs(2),
             server_budget: 80,
             last_slot_kept_for: Duration::from_millis(250),
+            depth_after_queueing: Duration::from_millis(20),
             reap_after: Duration::from_secs(1),
             negative_ttl: Duration::from_millis(1500),
             connect_timeout: Duration::from_secs(1),

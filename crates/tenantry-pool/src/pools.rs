@@ -91,7 +91,10 @@ impl TenantPools {
     /// Must be called within a Tokio runtime (closing connections is spawned on it).
     pub fn new(config: PoolConfig, resolver: Arc<dyn TargetResolver>) -> Self {
         let inner = Arc::new(Inner {
-            state: Mutex::new(State::new(config.last_slot_kept_for)),
+            state: Mutex::new(State::new(
+                config.last_slot_kept_for,
+                config.depth_after_queueing,
+            )),
             counters: Counters::default(),
             runtime: Handle::current(),
             config,

@@ -33,9 +33,29 @@ struct TenantSlots<S> {
     /// takes no more sessions of its role, e.g. its `CONNECTION LIMIT` is reached by sessions
     /// outside this pool). Until then it is served with the slots it has.
     capped: Option<(usize, Instant)>,
+    /// Since when `waiters` has not been empty (set by the push onto an empty line).
+    queued_since: Option<Instant>,
 }
 
 impl<S> TenantSlots<S> {
+    /// Queues a waiter at the end of the tenant's line.
+    fn enqueue(&mut self) -> oneshot::Receiver<Wake<S>> {
+        if self.waiters.is_empty() {
+            self.queued_since = Some(Instant::now());
+        }
+        let (waiter, woken) = oneshot::channel();
+        self.waiters.push_back(waiter);
+        woken
+    }
+
+    /// How long the tenant's line has not been empty.
+    fn queued_for(&self, now: Instant) -> Duration {
+        match self.queued_since {
+            Some(since) if !self.waiters.is_empty() => now.duration_since(since),
+            _ => Duration::ZERO,
+        }
+    }
+
     fn max_now(&self) -> usize {
         match self.capped {
             Some((cap, until)) if Instant::now() < until => self.max.min(cap.max(1)),
@@ -89,16 +109,21 @@ pub(crate) enum Plan<S> {
 pub(crate) struct State<S> {
     tenants: HashMap<TenantId, TenantSlots<S>>,
     servers: HashMap<ServerKey, ServerSlots<S>>,
-    /// A tenant's last connection is kept from busy tenants until it has been idle this long.
+    /// An idle slot is kept from busy tenants, and preferred less as a victim, until it has been
+    /// idle this long.
     last_kept_for: Duration,
+    /// A tenant takes another's (quiet) slot for more depth only after requests have queued
+    /// for its own this long.
+    depth_after: Duration,
 }
 
 impl<S> State<S> {
-    pub(crate) fn new(last_kept_for: Duration) -> Self {
+    pub(crate) fn new(last_kept_for: Duration, depth_after: Duration) -> Self {
         Self {
             tenants: HashMap::new(),
             servers: HashMap::new(),
             last_kept_for,
+            depth_after,
         }
     }
 
@@ -127,6 +152,7 @@ impl<S> State<S> {
             connecting: 0,
             waiters: VecDeque::new(),
             capped: None,
+            queued_since: None,
         });
         slots.max = target.max_connections.max(1);
         if slots.leased + slots.connecting + slots.idle.len() == 0 {
@@ -138,22 +164,26 @@ impl<S> State<S> {
             return Plan::Take(idle.slot, generation);
         }
         if slots.leased + slots.connecting >= slots.max_now() {
-            let (waiter, woken) = oneshot::channel();
-            slots.waiters.push_back(waiter);
-            return Plan::Wait(woken);
+            return Plan::Wait(slots.enqueue());
         }
         if free_permit {
             slots.connecting += 1;
             self.server(target.server, budget).permits += 1;
             return Plan::Open(generation);
         }
-        // Breadth, not depth: a tenant that already holds connections may take another tenant's
-        // spare one, or a last one that has served nobody for `last_kept_for` (its tenant has
-        // gone quiet: a connect on its next request costs less than queueing this one's on too
-        // few connections); never a recently used last one (that would turn a live tenant's next
-        // request into a connect). Without one, it waits for one of its own.
+        // A tenant that already holds connections goes deeper only when its requests have
+        // queued for `depth_after` (a burst passes; sustained load does not), and then only by
+        // a slot that has served nobody for `last_kept_for` (its tenant has gone quiet: a
+        // connect on its next request costs less than queueing this one's on too few
+        // connections); never one used moments ago. Without one, it waits for one of its own.
         let holds = slots.leased + slots.connecting > 0;
-        match self.take_idle_victim(target.server, tenant, holds) {
+        let may_steal = !holds || slots.queued_for(Instant::now()) >= self.depth_after;
+        let victim = if may_steal {
+            self.take_idle_victim(target.server, tenant, holds)
+        } else {
+            None
+        };
+        match victim {
             Some(victim) => {
                 let slots = self.tenants.get_mut(&tenant).expect("inserted above");
                 slots.connecting += 1;
@@ -161,9 +191,7 @@ impl<S> State<S> {
             }
             None if holds => {
                 let slots = self.tenants.get_mut(&tenant).expect("inserted above");
-                let (waiter, woken) = oneshot::channel();
-                slots.waiters.push_back(waiter);
-                Plan::Wait(woken)
+                Plan::Wait(slots.enqueue())
             }
             None => {
                 let (waiter, woken) = oneshot::channel();
@@ -173,11 +201,16 @@ impl<S> State<S> {
         }
     }
 
-    /// Removes an idle slot of the server from a tenant other than `except`: breadth first, the
-    /// least recently used idle slot of a tenant that holds others goes before any tenant's last
-    /// one (which would make that tenant's next request a connect); then the least recently
-    /// used last one, which for a `holder` (a tenant asking for depth) must have been idle for
-    /// `last_kept_for`.
+    /// Removes an idle slot of the server from a tenant other than `except`, in this order:
+    ///
+    /// 1. a **quiet** slot, idle for `last_kept_for` (its tenant has gone quiet, or holds more
+    ///    than it uses), least recently used first: the choice an LRU cache would make;
+    /// 2. unless the caller is a `holder` (a tenant asking for depth, not for its first
+    ///    connection): a spare slot (of a tenant holding others), then anyone's last one, least
+    ///    recently used first: the caller misses either way, so it takes what costs others least.
+    ///
+    /// A holder never takes a slot in use moments ago: taking a busy tenant's spare would only
+    /// make that tenant take one back from someone else, and so on (each steal a connect).
     fn take_idle_victim(&mut self, server: ServerKey, except: TenantId, holder: bool) -> Option<S> {
         let now = Instant::now();
         let kept_for = self.last_kept_for;
@@ -185,14 +218,18 @@ impl<S> State<S> {
             .tenants
             .iter()
             .filter(|(id, s)| **id != except && s.server == server && !s.idle.is_empty())
-            .filter(|(_, s)| {
-                !holder
-                    || s.leased + s.idle.len() > 1
-                    || now.duration_since(s.idle[0].since) >= kept_for
-            })
-            .map(|(id, s)| {
-                let last_one = s.leased + s.idle.len() == 1;
-                (*id, (last_one, s.idle[0].since))
+            .filter_map(|(id, s)| {
+                let since = s.idle[0].since;
+                let tier = if now.duration_since(since) >= kept_for {
+                    0
+                } else if holder {
+                    return None;
+                } else if s.leased + s.idle.len() > 1 {
+                    1
+                } else {
+                    2
+                };
+                Some((*id, (tier, since)))
             })
             .min_by_key(|(_, key)| *key)?;
         let slots = self.tenants.get_mut(&victim)?;

@@ -18,7 +18,7 @@ type State = super::State<Slot>;
 
 /// Bookkeeping in which a last idle slot stays kept for longer than any test runs.
 fn state() -> State {
-    State::new(Duration::from_secs(600))
+    State::new(Duration::from_secs(600), Duration::ZERO)
 }
 
 fn slot() -> Slot {
@@ -97,7 +97,7 @@ fn a_tenant_that_holds_connections_never_takes_another_tenant_s_last_one() {
 #[test]
 fn a_busy_tenant_takes_another_tenant_s_last_slot_once_it_has_gone_quiet() {
     let kept_for = Duration::from_millis(50);
-    let mut state = State::new(kept_for);
+    let mut state = State::new(kept_for, Duration::from_millis(20));
     let (hot, quiet) = (TenantId::new(), TenantId::new());
     let t = target(1, 5);
     open(&mut state, hot, &t, 2);
@@ -111,6 +111,55 @@ fn a_busy_tenant_takes_another_tenant_s_last_slot_once_it_has_gone_quiet() {
     state.opened(hot);
     assert_eq!(state.tenant_census(&hot).unwrap().2, 2, "two leased");
     assert_eq!(state.census()[0].1, 2, "permits never exceed the budget");
+}
+
+#[test]
+fn a_busy_tenant_goes_deeper_only_once_its_requests_have_queued_for_a_while() {
+    let depth_after = Duration::from_millis(40);
+    let mut state = State::new(Duration::ZERO, depth_after);
+    let (hot, quiet) = (TenantId::new(), TenantId::new());
+    let t = target(1, 5);
+    open(&mut state, hot, &t, 2);
+    let gq = open(&mut state, quiet, &t, 2);
+    state.release(quiet, gq, 7);
+    // A burst: the first request to queue waits for `hot`'s own connection.
+    let _first = waiting(state.plan(hot, &t, 2));
+    assert!(matches!(state.plan(hot, &t, 2), Plan::Wait(_)));
+    std::thread::sleep(depth_after + Duration::from_millis(10));
+    // Still queueing: sustained load, so it takes the quiet slot.
+    assert!(matches!(state.plan(hot, &t, 2), Plan::Steal(7, _)));
+}
+
+#[test]
+fn a_newcomer_takes_a_quiet_slot_before_a_busy_tenant_s_spare() {
+    let kept_for = Duration::from_millis(50);
+    let mut state = State::new(kept_for, Duration::ZERO);
+    let (quiet, busy, newcomer) = (TenantId::new(), TenantId::new(), TenantId::new());
+    let t = target(1, 5);
+    let gq = open(&mut state, quiet, &t, 3);
+    state.release(quiet, gq, 1);
+    std::thread::sleep(kept_for + Duration::from_millis(10));
+    // `busy` holds two, one of them idle a moment ago (a spare, but in use).
+    let gb = open(&mut state, busy, &t, 3);
+    open(&mut state, busy, &t, 3);
+    state.release(busy, gb, 2);
+    match state.plan(newcomer, &t, 3) {
+        Plan::Steal(victim, _) => assert_eq!(victim, 1, "the quiet tenant's slot, as LRU would"),
+        _ => panic!("expected a steal"),
+    }
+}
+
+#[test]
+fn a_busy_tenant_never_takes_a_slot_used_moments_ago_even_a_spare() {
+    let mut state = state();
+    let (hot, other) = (TenantId::new(), TenantId::new());
+    let t = target(1, 5);
+    open(&mut state, hot, &t, 3);
+    let go = open(&mut state, other, &t, 3);
+    open(&mut state, other, &t, 3);
+    state.release(other, go, 7);
+    // Budget full; `other`'s spare went idle just now: `hot` waits for its own.
+    assert!(matches!(state.plan(hot, &t, 3), Plan::Wait(_)));
 }
 
 #[test]
