@@ -5,6 +5,11 @@
 //! the registry, the provisioner, the tenant connection pools and the Host → tenant directory.
 //! Handlers reach a tenant database only through the [`tenant::TenantDb`] extractor.
 
+// The admin routes' futures (a restore awaits the operator service, which awaits the
+// provisioner) are deep enough that computing their layout in an optimised build passes the
+// default query depth.
+#![recursion_limit = "256"]
+
 pub mod admin;
 pub mod auth;
 mod body;
