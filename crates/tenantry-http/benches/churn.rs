@@ -52,6 +52,9 @@ const CONNECT_WINDOW: Duration = Duration::from_secs(2);
 const HOT_BUDGET: u32 = 80;
 const ROOM_BUDGET: u32 = 250;
 const SCARCE_BUDGET: u32 = 40;
+/// The crowded load: the hot tenant alone, its budget already full of other tenants' idle
+/// connections (each served once just before).
+const CROWDED_BUDGET: u32 = 40;
 
 /// `scripts/bench churn [--duration SECS] [--warmup SECS]`.
 #[derive(Debug, Parser)]
@@ -141,7 +144,7 @@ async fn run(args: Args) -> Result<()> {
     let measured = measure(&args, &wrk, &mut fleet).await;
     progress("cleaning up");
     let cleaned = fleet.clean_up().await;
-    let (connects, [hot, room, scarce]) = match (measured, cleaned) {
+    let (connects, [hot, crowded, room, scarce]) = match (measured, cleaned) {
         (Ok(m), Ok(())) => m,
         (Err(e), cleaned) => {
             if let Err(c) = cleaned {
@@ -162,6 +165,14 @@ async fn run(args: Args) -> Result<()> {
         connects,
         connect_secs: CONNECT_WINDOW.as_secs_f64(),
         hot: ("**hot**: 1 tenant".into(), HOT_BUDGET, hot),
+        crowded: (
+            format!(
+                "**crowded hot**: 1 tenant, after {CROWDED_BUDGET} others were served once \
+                 (their idle connections fill the budget)"
+            ),
+            CROWDED_BUDGET,
+            crowded,
+        ),
         room: (
             format!("**room for all**: Zipf over {TENANTS}"),
             ROOM_BUDGET,
@@ -184,7 +195,7 @@ async fn run(args: Args) -> Result<()> {
 }
 
 /// Creates the tenants, measures C, then runs the three loads.
-async fn measure(args: &Args, wrk: &Path, fleet: &mut Fleet) -> Result<((f64, u64), [Outcome; 3])> {
+async fn measure(args: &Args, wrk: &Path, fleet: &mut Fleet) -> Result<((f64, u64), [Outcome; 4])> {
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
     progress(format!("creating {TENANTS} tenants"));
     fleet.create(TENANTS, &run_id).await?;
@@ -206,17 +217,19 @@ async fn measure(args: &Args, wrk: &Path, fleet: &mut Fleet) -> Result<((f64, u6
         duration: args.duration,
     };
     let specs = [
-        ("hot", 1, HOT_BUDGET),
-        ("room", TENANTS, ROOM_BUDGET),
-        ("scarce", TENANTS, SCARCE_BUDGET),
+        ("hot", 1, HOT_BUDGET, 0),
+        ("crowded", 1, CROWDED_BUDGET, CROWDED_BUDGET as usize),
+        ("room", TENANTS, ROOM_BUDGET, 0),
+        ("scarce", TENANTS, SCARCE_BUDGET, 0),
     ];
     let mut outcomes = Vec::new();
-    for (name, tenants, budget) in specs {
+    for (name, tenants, budget, prefill) in specs {
         progress(format!("{name}: {tenants} tenant(s), budget {budget}"));
         let spec = Spec {
             name,
             tenants,
             budget,
+            prefill,
         };
         let o = load::run(&bench, &spec).await?;
         progress(format!(
@@ -233,8 +246,8 @@ async fn measure(args: &Args, wrk: &Path, fleet: &mut Fleet) -> Result<((f64, u6
         ));
         outcomes.push(o);
     }
-    let outcomes: [Outcome; 3] = outcomes
+    let outcomes: [Outcome; 4] = outcomes
         .try_into()
-        .map_err(|_| anyhow::anyhow!("three loads"))?;
+        .map_err(|_| anyhow::anyhow!("four loads"))?;
     Ok((connects, outcomes))
 }

@@ -711,11 +711,21 @@ async fn registered_tenants_memory(
             let client = client.clone();
             async move {
                 let host = format!("m{i}-{run_id}.localhost");
-                let res = client
-                    .get(format!("http://127.0.0.1:{app_port}{PATH}"))
-                    .header("host", &host)
-                    .send()
-                    .await?;
+                // Registering made 20,000 changes: until the directory has caught up with them
+                // it calls itself stale, and an unknown Host is then a 503 to retry.
+                let mut tries = 0;
+                let res = loop {
+                    let res = client
+                        .get(format!("http://127.0.0.1:{app_port}{PATH}"))
+                        .header("host", &host)
+                        .send()
+                        .await?;
+                    tries += 1;
+                    if res.status() != 503 || tries == 300 {
+                        break res;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                };
                 ensure!(
                     res.status() == 401,
                     "{host}: expected 401 without a token, got {}",

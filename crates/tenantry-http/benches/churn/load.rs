@@ -23,12 +23,15 @@ const THREADS: usize = 2;
 const CONNECTIONS: usize = 32;
 const SAMPLE_EVERY: Duration = Duration::from_millis(10);
 
-/// What a load is: the first `tenants` tenants (1: the hot one alone; more: Zipf over them) and
-/// the server's connection budget.
+/// What a load is: the first `tenants` tenants (1: the hot one alone; more: Zipf over them), the
+/// server's connection budget, and how many other tenants hold an idle connection beforehand.
 pub struct Spec {
     pub name: &'static str,
     pub tenants: usize,
     pub budget: u32,
+    /// Tenants after the first served one request each before the warm-up, so that their idle
+    /// connections hold that much of the budget.
+    pub prefill: usize,
 }
 
 /// `TenantPools`' counters over the measured window.
@@ -144,6 +147,9 @@ pub async fn run(bench: &Bench<'_>, spec: &Spec) -> Result<Outcome> {
     };
     let measured = async {
         check_answer(port, &requests[0]).await?;
+        for other in &bench.requests[1..=spec.prefill] {
+            check_answer(port, other).await?;
+        }
         let drive = async |secs: u64| {
             run_wrk(
                 bench.wrk,

@@ -18,6 +18,9 @@ const ROOM_P99_MS: f64 = 100.0;
 const SCARCE_RATIO: f64 = 0.7;
 const SCARCE_SHARE_503: f64 = 0.01;
 const SCARCE_P99_MS: f64 = 250.0;
+/// Issue #19: a hot tenant whose budget is full of other tenants' idle connections serves
+/// ≥ 0.9 × what it serves with the budget free.
+const CROWDED_RATIO: f64 = 0.9;
 
 pub struct Results {
     pub machine: Machine,
@@ -30,8 +33,9 @@ pub struct Results {
     /// Connects/s as a tenant role (sequential), and how many were timed.
     pub connects: (f64, u64),
     pub connect_secs: f64,
-    /// (label, budget, outcome): hot, room for all, scarce.
+    /// (label, budget, outcome): hot, crowded hot, room for all, scarce.
     pub hot: (String, u32, Outcome),
+    pub crowded: (String, u32, Outcome),
     pub room: (String, u32, Outcome),
     pub scarce: (String, u32, Outcome),
 }
@@ -97,6 +101,14 @@ pub fn table(r: &Results) -> String {
         );
     };
     row(&r.hot, "reference: **H**".into());
+    let crowded_ratio = r.crowded.2.run.rps() / h;
+    row(
+        &r.crowded,
+        format!(
+            "{crowded_ratio:.2} × H ≥ {CROWDED_RATIO} — {}",
+            verdict(crowded_ratio >= CROWDED_RATIO)
+        ),
+    );
     let room = &r.room.2;
     let room_ratio = room.run.rps() / h;
     let room_p99 = room.run.p99_us / 1000.0;
@@ -138,7 +150,7 @@ pub fn table(r: &Results) -> String {
         r.connect_secs
     );
     let _ = writeln!(out, "\n`TenantPools` over each measured window:\n");
-    for (label, _, o) in [&r.hot, &r.room, &r.scarce] {
+    for (label, _, o) in [&r.hot, &r.crowded, &r.room, &r.scarce] {
         let p = &o.pools;
         let _ = writeln!(
             out,
@@ -182,7 +194,9 @@ pub fn section(r: &Results, table: &str) -> String {
          the tenant from Zipf(s = {ZIPF_S}) over the tenants by rank (a precomputed CDF, \
          binary-searched; each wrk thread seeded with its id). Each load has a fresh \
          `Application`, so its pools start cold, then {warmup} s of warm-up (not measured) and \
-         {duration} s measured: **hot** is the first tenant alone, **room for all** and \
+         {duration} s measured: **hot** is the first tenant alone; **crowded hot** the same \
+         after 40 other tenants were served one request each (their idle connections fill its \
+         budget of 40, so it must take theirs to reach its plan's 5); **room for all** and \
          **scarce** Zipf over all tenants. Latencies are wrk's (closed loop, 32 connections); \
          \"non-2xx\" counts answers of status 300 or more by status (503 = a typed \
          `database_busy`, refused after `acquire_timeout`); \"wrk timeouts\" are requests wrk \
@@ -264,6 +278,7 @@ pub fn self_check() {
         connects: (200.0, 400),
         connect_secs: 2.0,
         hot: load("hot", 80),
+        crowded: load("crowded", 40),
         room: load("room", 250),
         scarce: load("scarce", 40),
     };
