@@ -56,7 +56,7 @@ pub struct SpareRefill {
     /// Ready spares dropped: at an older schema (rebuilt instead of migrated), or beyond the
     /// target.
     pub dropped: usize,
-    /// Builds that failed (each is logged; its leftovers are dropped).
+    /// Builds or drops that failed (each is logged; a failed build's leftovers are dropped).
     pub failed: usize,
 }
 
@@ -112,8 +112,14 @@ impl Provisioner {
             for spare in self.registry.spares(Some(server.id)).await? {
                 let ready = spare.state == SpareState::Ready;
                 if ready && (spare.schema_version != Some(latest) || held >= target) {
-                    self.drop_spare(&spare).await?;
-                    outcome.dropped += 1;
+                    match self.drop_spare(&spare).await {
+                        Ok(()) => outcome.dropped += 1,
+                        // This server is left as it is this time; the others are not.
+                        Err(e) => {
+                            tracing::warn!(spare = %spare.db_name, error = %e, "dropping a warm spare failed");
+                            outcome.failed += 1;
+                        }
+                    }
                 } else if spare.state != SpareState::Claimed {
                     held += 1;
                 }
@@ -203,12 +209,23 @@ impl Provisioner {
 
     /// Drops a spare's database and role, then its row.
     pub(crate) async fn drop_spare(&self, spare: &Spare) -> Result<(), ProvisionError> {
-        let backend = self.backend(Some(spare.server)).await?;
         let db = spare_database(&spare.db_name, &spare.db_user)?;
-        backend.end_sessions(&db).await?;
-        backend.drop_database(&db).await?;
-        backend.drop_role(&db).await?;
-        self.registry.remove_spare(spare.id).await?;
+        self.drop_spare_names(Some(spare.server), &db, spare.id)
+            .await
+    }
+
+    /// Drops whatever on `server` still has a spare's names, then forgets the spare.
+    async fn drop_spare_names(
+        &self,
+        server: Option<DbServerId>,
+        db: &TenantDatabase,
+        id: Uuid,
+    ) -> Result<(), ProvisionError> {
+        let backend = self.backend(server).await?;
+        backend.end_sessions(db).await?;
+        backend.drop_database(db).await?;
+        backend.drop_role(db).await?;
+        self.registry.remove_spare(id).await?;
         Ok(())
     }
 
@@ -250,13 +267,8 @@ impl Provisioner {
         server: Option<DbServerId>,
         spare: &ClaimedSpare,
     ) -> Result<(), ProvisionError> {
-        let backend = self.backend(server).await?;
-        let db = spare.database()?;
-        backend.end_sessions(&db).await?;
-        backend.drop_database(&db).await?;
-        backend.drop_role(&db).await?;
-        self.registry.remove_spare(spare.id).await?;
-        Ok(())
+        self.drop_spare_names(server, &spare.database()?, spare.id)
+            .await
     }
 
     /// `reconcile`'s part (and `serve`'s, before each refill): drops spares a dead process left
