@@ -29,6 +29,7 @@ fn embedded_default_is_sqlite_under_data_dir() {
         matches!(s.key_source().unwrap(), KeySource::Generated(p) if p == Path::new("./tenantry-data/master.key"))
     );
     assert_eq!(s.log.format, LogFormat::Pretty);
+    assert_eq!(s.provision.spares, 0, "no warm spares unless asked for");
 }
 
 #[test]
@@ -98,6 +99,17 @@ fn bad_values_name_their_key() {
             "TENANTRY__DOMAINS__LOOKUP_TIMEOUT_MS",
             "0",
             "domains.lookup_timeout_ms",
+        ),
+        ("TENANTRY__PROVISION__SPARES", "101", "provision.spares"),
+        (
+            "TENANTRY__PROVISION__SPARE_CONCURRENCY",
+            "0",
+            "provision.spare_concurrency",
+        ),
+        (
+            "TENANTRY__PROVISION__SPARE_CHECK_EVERY_SECS",
+            "0",
+            "provision.spare_check_every_secs",
         ),
         (
             "TENANTRY__DOMAINS__NAMESERVERS",
