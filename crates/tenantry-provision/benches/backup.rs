@@ -31,6 +31,7 @@ use tenantry_core::vault::{KeyRing, Vault, hash_password};
 use tenantry_core::{Email, PlanId, ServerName, Subdomain, settings::DatabaseUrl};
 use tenantry_provision::{BackupConfig, CreateTenant, FinalBackup, Provisioner};
 use tenantry_registry::{Actor, NewServer, Origin, Registry, ServerDialect, Tenant};
+use tenantry_test_utils::bench_doc::median;
 use tenantry_test_utils::{TestDb, bench_doc};
 use url::Url;
 
@@ -111,13 +112,6 @@ async fn main() -> ExitCode {
     };
     eprintln!("bench backup: error: {e:#}");
     ExitCode::FAILURE
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    (v[(n - 1) / 2] + v[n / 2]) / 2.0
 }
 
 /// One round, in seconds (sizes in MB).

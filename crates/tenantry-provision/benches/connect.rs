@@ -20,6 +20,7 @@ use tenantry_core::vault::{KeyRing, Vault, hash_password};
 use tenantry_core::{Email, PlanId, ServerName, Subdomain, settings::DatabaseUrl};
 use tenantry_provision::{CreateTenant, FinalBackup, Provisioner};
 use tenantry_registry::{Actor, NewServer, Origin, Registry, ServerDialect};
+use tenantry_test_utils::bench_doc::median;
 use tenantry_test_utils::{TestDb, bench_doc};
 use url::Url;
 
@@ -99,13 +100,6 @@ async fn main() -> ExitCode {
     };
     eprintln!("bench connect: error: {e:#}");
     ExitCode::FAILURE
-}
-
-fn median(v: &[f64]) -> f64 {
-    let mut v = v.to_vec();
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    (v[(n - 1) / 2] + v[n / 2]) / 2.0
 }
 
 /// Nearest-rank percentile, `p` in (0, 1].

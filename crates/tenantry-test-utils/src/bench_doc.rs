@@ -44,8 +44,23 @@ pub fn splice(existing: &str, heading: &str, section: &str) -> String {
     out
 }
 
+/// The median of `samples` (the mean of the middle two for an even count). Panics on none.
+pub fn median(samples: &[f64]) -> f64 {
+    assert!(!samples.is_empty(), "no samples");
+    let mut v = samples.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    (v[(n - 1) / 2] + v[n / 2]) / 2.0
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(super::median(&[3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(super::median(&[3.0, 1.0, 2.0, 9.0]), 2.5);
+    }
+
     use super::*;
 
     #[test]
