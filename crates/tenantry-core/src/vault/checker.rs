@@ -316,6 +316,8 @@ mod tests {
             let (right, verified) = task.await.unwrap();
             assert_eq!(verified.unwrap(), right);
         }
+        // A worker lowers `busy` just after it has sent its answer: let the last one get there.
+        wait_for("the workers to go idle", || checker.stats().busy == 0).await;
         let stats = checker.stats();
         // Never a third check at once. (Whether both workers overlapped depends on the OS
         // scheduler: on a loaded machine one may finish before the other starts.)
