@@ -5,7 +5,8 @@
 //! One process serves both, on 127.0.0.1 only, with the same number of actix workers:
 //!
 //! - **Tenantry**: the real [`Application`]: `Host` → tenant directory (cached) → `TenantPools`
-//!   lease → `GET /api/v1/ledgers?limit=10` (token check, count + first page, JSON);
+//!   lease → `GET /api/v1/ledgers?limit=1` (token check, the page and its count in one statement,
+//!   JSON);
 //! - **baseline**: an actix-web server whose handler does the same work for the hot tenant only —
 //!   the same token check (HS256, the key derived from the master key as `auth.rs` does: the
 //!   crate exposes no verifier, so that derivation is copied here and checked against a real
@@ -25,6 +26,7 @@
 //! goes to stderr, the table to stdout; `--doc FILE` also writes it into that markdown file.
 //! Without `--bench` (under `cargo test --all-targets`) it only checks its report logic.
 
+mod pgbench;
 mod wrk;
 
 use std::fmt::Write as _;
@@ -48,11 +50,10 @@ use sea_orm::sqlx::{
     AssertSqlSafe, ConnectOptions as _, Connection as _, Executor as _, PgConnection,
 };
 use sea_orm::{
-    ConnectionTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryOrder, QuerySelect,
-    SqlxPostgresConnector,
+    ConnectionTrait, DatabaseConnection, EntityTrait, QueryOrder, SqlxPostgresConnector,
 };
 use secrecy::{ExposeSecret as _, SecretString};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::Sha256;
 use tenantry_app::LedgerType;
 use tenantry_app::entity::ledger;
@@ -60,6 +61,7 @@ use tenantry_core::settings::DatabaseUrl;
 use tenantry_core::vault::{KeyRing, Vault, hash_password};
 use tenantry_core::{DbServerId, Email, PlanId, ServerName, Settings, Subdomain, TenantId};
 use tenantry_http::auth::Claims;
+use tenantry_http::pagination::{Page, PageQuery, Paginated};
 use tenantry_http::{ApiError, Application, REQUEST_ID_HEADER, TenantRootSpan};
 use tenantry_pool::{PoolConfig, PoolError, PoolStats, TargetResolver, TenantPools, TenantTarget};
 use tenantry_provision::{CreateTenant, Provisioner};
@@ -75,7 +77,9 @@ use wrk::{
 const SECTION: &str = "## HTTP routing overhead (scripts/bench http)";
 /// DESIGN §4 target: Tenantry ≥ 0.9× the fixed-pool baseline.
 const TARGET_RATIO: f64 = 0.9;
-const PATH: &str = "/api/v1/ledgers?limit=10";
+/// Issue #19: a hot routed read ≥ 0.5 × pgbench running the same statement.
+const PGBENCH_TARGET: f64 = 0.5;
+const PATH: &str = "/api/v1/ledgers?limit=1";
 const SERVER: &str = "bench-pg";
 const ADMIN_PASSWORD: &str = "bench-tenant-admin-pw";
 /// Copied from `auth.rs` (private there): the label the token key is derived with.
@@ -402,49 +406,6 @@ fn token_key(vault: &Vault) -> DecodingKey {
     DecodingKey::from_secret(&secret)
 }
 
-/// `routes/pagination.rs`'s `?page&limit`, as sent.
-#[derive(Deserialize)]
-struct PageQuery {
-    page: Option<String>,
-    limit: Option<String>,
-}
-
-#[derive(Clone, Copy)]
-struct Page {
-    page: u64,
-    limit: u64,
-}
-
-impl TryFrom<&PageQuery> for Page {
-    type Error = ApiError;
-
-    fn try_from(q: &PageQuery) -> Result<Self, ApiError> {
-        let field = |raw: &Option<String>, default: u64, max: u64| match raw {
-            None => Some(default),
-            Some(raw) => raw.parse::<u64>().ok().filter(|n| (1..=max).contains(n)),
-        };
-        match (field(&q.page, 1, 1_000_000), field(&q.limit, 50, 100)) {
-            (Some(page), Some(limit)) => Ok(Self { page, limit }),
-            _ => Err(ApiError::BadRequest("invalid page or limit".into())),
-        }
-    }
-}
-
-impl Page {
-    /// `routes/ledgers.rs::list` + `pagination.rs`'s `Page::fetch`: the count of the ordered
-    /// select, then the page.
-    async fn fetch(self, db: &impl ConnectionTrait) -> Result<(Vec<ledger::Model>, u64), ApiError> {
-        let select = ledger::Entity::find().order_by_asc(ledger::Column::Code);
-        let total = select.clone().count(db).await?;
-        let rows = select
-            .offset((self.page - 1).saturating_mul(self.limit))
-            .limit(self.limit)
-            .all(db)
-            .await?;
-        Ok((rows, total))
-    }
-}
-
 /// `routes/ledgers.rs`'s `LedgerView` and `pagination.rs`'s `Paginated`, field for field.
 #[derive(Serialize)]
 struct LedgerView {
@@ -468,12 +429,19 @@ impl From<ledger::Model> for LedgerView {
     }
 }
 
-#[derive(Serialize)]
-struct Paginated {
-    data: Vec<LedgerView>,
-    page: u64,
-    limit: u64,
-    total: u64,
+/// `routes/ledgers.rs::list`'s select, through the application's own `Page::fetch`.
+async fn ledger_page(
+    page: Page,
+    db: &impl ConnectionTrait,
+) -> Result<Paginated<LedgerView>, ApiError> {
+    let select = ledger::Entity::find().order_by_asc(ledger::Column::Code);
+    let (rows, total) = page.fetch(db, select).await?;
+    Ok(Paginated {
+        data: rows.into_iter().map(LedgerView::from).collect(),
+        page: page.page,
+        limit: page.limit,
+        total,
+    })
 }
 
 /// `routes/ledgers.rs::list` on the fixed pool.
@@ -484,13 +452,7 @@ async fn fixed_list(
 ) -> Result<HttpResponse, ApiError> {
     let _user = fixed.authenticate(&req)?;
     let page = Page::try_from(&*query)?;
-    let (data, total) = page.fetch(&fixed.db).await?;
-    Ok(HttpResponse::Ok().json(Paginated {
-        data: data.into_iter().map(LedgerView::from).collect(),
-        page: page.page,
-        limit: page.limit,
-        total,
-    }))
+    Ok(HttpResponse::Ok().json(ledger_page(page, &fixed.db).await?))
 }
 
 /// The same handler, leasing the hot tenant's connection from `TenantPools` by id for the
@@ -503,13 +465,7 @@ async fn by_id_list(
     let _user = fixed.authenticate(&req)?;
     let db = fixed.pools.acquire(fixed.tenant.into()).await?;
     let page = Page::try_from(&*query)?;
-    let (data, total) = page.fetch(&db).await?;
-    Ok(HttpResponse::Ok().json(Paginated {
-        data: data.into_iter().map(LedgerView::from).collect(),
-        page: page.page,
-        limit: page.limit,
-        total,
-    }))
+    Ok(HttpResponse::Ok().json(ledger_page(page, &db).await?))
 }
 
 tokio::task_local! {
@@ -621,6 +577,10 @@ struct Measured {
     /// Per round, Tenantry ÷ its baseline (same round).
     paired: Vec<f64>,
     paired_rr: Vec<f64>,
+    /// pgbench with the statement Tenantry sent, one run per round, and Tenantry ÷ it.
+    pgbench: Vec<pgbench::PgbenchRun>,
+    paired_pgbench: Vec<f64>,
+    statement: String,
     pools: PoolStats,
     opens_during_rounds: u64,
     isolated: Isolated,
@@ -865,6 +825,7 @@ async fn run(args: Args) -> Result<()> {
         // Tenantry, the shared pool and the by-id pools all connect as the hot tenant's role.
         make_room_for_baseline(&admin_url, &tenants[0], 3 * max_connections).await?;
         let measured = measure(
+            &admin_url,
             &args,
             &wrk,
             workers,
@@ -969,6 +930,7 @@ async fn make_room_for_baseline(
 /// runs the rounds.
 #[allow(clippy::too_many_arguments)]
 async fn measure(
+    admin_url: &str,
     args: &Args,
     wrk: &Path,
     workers: usize,
@@ -1147,9 +1109,43 @@ async fn measure(
         }
     }
 
+    // pgbench, the ceiling: the statement Tenantry sent for the hot tenant, same clients.
+    let pgbench_exe = pgbench::find_pgbench()?;
+    let statement = pgbench::captured_statement(admin_url, &hot.db_name, "tenantry", "ledgers")
+        .await
+        .context("reading back the hot read's statement")?;
+    let pgbench_script = dir.path().join("hot.sql");
+    std::fs::write(&pgbench_script, pgbench::script(&statement, 1, 0)?)?;
+    progress(format!("pgbench runs: {statement}"));
+    let pgbench_run = async || {
+        pgbench::run(
+            &pgbench_exe,
+            admin_url,
+            &hot.db_name,
+            &pgbench_script,
+            args.connections,
+            args.threads,
+            args.duration,
+        )
+        .await
+    };
+    if args.warmup > 0 {
+        pgbench::run(
+            &pgbench_exe,
+            admin_url,
+            &hot.db_name,
+            &pgbench_script,
+            args.connections,
+            args.threads,
+            args.warmup,
+        )
+        .await?;
+    }
+
     let opens_before = state.pools.stats().opens;
     let mut runs: Vec<(Load, Vec<WrkRun>)> = loads.iter().map(|(l, _, _)| (*l, vec![])).collect();
     let (mut paired, mut paired_rr) = (Vec::new(), Vec::new());
+    let (mut pgbench_runs, mut paired_pgbench) = (Vec::new(), Vec::new());
     for round in 0..args.rounds {
         let mut this_round = Vec::new();
         for i in 0..loads.len() {
@@ -1177,6 +1173,19 @@ async fn measure(
         if let (Some(t), Some(b)) = (rps(Load::Tenantry), rps(Load::Baseline)) {
             paired.push(t / b);
         }
+        let ceiling = pgbench_run().await?;
+        progress(format!(
+            "round {}/{} {:<12} {:>8.0} tps      latency {:.2} ms",
+            round + 1,
+            args.rounds,
+            "pgbench",
+            ceiling.tps,
+            ceiling.latency_ms
+        ));
+        if let Some(t) = rps(Load::Tenantry) {
+            paired_pgbench.push(t / ceiling.tps);
+        }
+        pgbench_runs.push(ceiling);
         if let (Some(t), Some(b)) = (rps(Load::TenantryRoundRobin), rps(Load::BaselineRoundRobin)) {
             paired_rr.push(t / b);
         }
@@ -1192,6 +1201,9 @@ async fn measure(
         runs,
         paired,
         paired_rr,
+        pgbench: pgbench_runs,
+        paired_pgbench,
+        statement,
         opens_during_rounds: pools.opens - opens_before,
         pools,
         isolated,
@@ -1407,6 +1419,28 @@ fn report(r: &Results) -> String {
             "for information",
         );
     }
+    if !m.pgbench.is_empty() {
+        let tps: Vec<f64> = m.pgbench.iter().map(|run| run.tps).collect();
+        let ceiling = median(tps.clone());
+        let latency = median(m.pgbench.iter().map(|run| run.latency_ms).collect());
+        let (lo, hi) = tps
+            .iter()
+            .fold((f64::MAX, 0.0_f64), |(lo, hi), &t| (lo.min(t), hi.max(t)));
+        let hot = m.of(Load::Tenantry).map(summarise).map_or(0.0, |t| t.rps);
+        let paired = median(m.paired_pgbench.clone());
+        let _ = writeln!(
+            out,
+            "| **pgbench**, the statement Tenantry sent (below), `-n -M prepared -c{} -j{}`, \
+             {} s a round | {ceiling:.0} tps | {lo:.0} – {hi:.0} | {latency:.2} (mean) | | | | | | \
+             | | |\n\n**Tenantry ÷ pgbench**: {:.2}× (medians), {paired:.2}× (paired) — target ≥ \
+             {PGBENCH_TARGET}×: {}.",
+            r.args.connections,
+            r.args.threads,
+            r.args.duration,
+            hot / ceiling,
+            verdict(hot / ceiling >= PGBENCH_TARGET && paired >= PGBENCH_TARGET),
+        );
+    }
     let p = &m.pools;
     let _ = writeln!(
         out,
@@ -1467,9 +1501,10 @@ fn section(r: &Results, table: &str) -> String {
          Method: one process serves every server, each with the same worker count. \
          **Tenantry** is the real `Application` (tenant directory → `TenantPools`, default \
          settings, plan `{plan}`). **Baseline** is an actix-web server whose handler does what \
-         `GET /api/v1/ledgers?limit=10` does — the same HS256 token check (key derived from the \
-         master key as `auth.rs` does; copied, since the crate exposes no verifier), `count` + \
-         first page ordered by code with sea-orm, the same JSON — on one fixed sqlx pool to the \
+         `GET {PATH}` does — the same HS256 token check (key derived from the \
+         master key as `auth.rs` does; copied, since the crate exposes no verifier), the page \
+         ordered by code and its count in one statement (the application's `Page::fetch`), the \
+         same JSON — on one fixed sqlx pool to the \
          hot tenant's database as its role (`max_connections` = the plan's {n}, no ping before \
          acquire, opened lazily by the workers), behind the same request-span and request-id \
          middleware. Two more servers, for scale, run the same handler without middleware, and \
@@ -1487,8 +1522,14 @@ fn section(r: &Results, table: &str) -> String {
          pools refused fails the run (the table is still written). No tracing subscriber is installed (spans are \
          created, not recorded), for all. Latencies are wrk's (closed loop, {conns} \
          connections). \"CPUs busy\" is the whole machine (servers, PostgreSQL and wrk share \
-         it); \"server CPU\" is this process's CPU time per request.\n\n\
+         it); \"server CPU\" is this process's CPU time per request. **pgbench** runs, after \
+         each round's wrk loads, the statement Tenantry sent for the hot read (read back from \
+         `pg_stat_activity`, its limit and offset bound as pgbench variables) on the hot \
+         tenant's database with as many clients as wrk has connections, as the superuser (the \
+         tenant role's connection limit is below that): the most PostgreSQL alone serves of \
+         this read here. Statement: `{statement}`\n\n\
          {table}",
+        statement = r.measured.statement,
         date = chrono::Utc::now().format("%Y-%m-%d"),
         cpus = m.cpus,
         cpu = m.cpu_model,
@@ -1515,6 +1556,7 @@ fn write_doc(doc: &Path, section: &str) -> Result<()> {
 /// What `cargo test` checks: arguments, wrk's output, the scripts and statistics (panics on a
 /// mismatch).
 fn self_check() {
+    pgbench::self_check();
     let args = parse_args(["--bench", "--duration", "5", "--tenants", "0"].map(String::from))
         .expect("valid arguments");
     assert!(args.bench && args.duration == 5 && args.tenants == 0);

@@ -32,6 +32,10 @@ pub(crate) async fn read_whole(
         return Err(ApiError::PayloadTooLarge { limit: JSON_LIMIT });
     }
     let mut payload = req.take_payload();
+    if matches!(payload, Payload::None) {
+        // No body at all (a GET without Content-Length): nothing to wait for.
+        return Ok(());
+    }
     // Grown as bytes arrive: an announced length costs nothing until it is sent.
     let mut body = BytesMut::with_capacity(announced.unwrap_or(0).min(PREALLOCATE));
     let read = async {

@@ -43,6 +43,7 @@ use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder, TracingLogger};
 pub use directory::{Freshness, ResolvedTenant, TenantDirectory};
 pub use error::ApiError;
 pub use request_id::REQUEST_ID_HEADER;
+pub use routes::pagination;
 pub use tenant::TenantDb;
 
 /// Largest JSON body accepted.

@@ -1107,6 +1107,19 @@ async fn pagination_is_bounded_everywhere(dialect: Dialect) {
     let last = body(api.get("/api/v1/ledgers?limit=10&page=3").await, 200).await;
     assert_eq!(last["data"].as_array().unwrap().len(), chart - 20);
     assert_eq!(last["total"], chart);
+    // The ledger list's statement is built once and reused: each page is still its own slice of
+    // the code order, and a page past the end still carries the total.
+    let second = body(api.get("/api/v1/ledgers?limit=10&page=2").await, 200).await;
+    assert_eq!(second["data"][0], all["data"][10]);
+    assert_eq!(second["data"][9], all["data"][19]);
+    let past = body(api.get("/api/v1/ledgers?limit=10&page=99").await, 200).await;
+    assert_eq!(
+        (
+            past["data"].as_array().unwrap().len(),
+            past["total"].as_u64()
+        ),
+        (0, Some(chart as u64))
+    );
 
     let ids = api.ledgers().await;
     let lines =

@@ -13,7 +13,7 @@ pub use self::model::LedgerTypeDoc;
 use self::model::{LedgerPatch, LedgerView, NewLedger};
 use super::begin_write;
 use super::json::JsonObject;
-use super::pagination::{Page, PageQuery, Paginated};
+use super::pagination::{FixedList, Page, PageQuery, Paginated};
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
 use crate::openapi::{Conflict, InvalidInput, JsonBodyErrors, TenantErrors};
@@ -47,6 +47,10 @@ fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
     }])
 }
 
+/// Every ledger, in code order: the hot read, its statement built once.
+static LEDGERS: FixedList<ledger::Entity> =
+    FixedList::new(|| ledger::Entity::find().order_by_asc(ledger::Column::Code));
+
 /// Every ledger, in code order.
 #[utoipa::path(
     get,
@@ -67,8 +71,7 @@ async fn list(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let page = Page::try_from(&*query)?;
-    let select = ledger::Entity::find().order_by_asc(ledger::Column::Code);
-    let (rows, total) = page.fetch(&*db, select).await?;
+    let (rows, total) = page.fetch_fixed(&*db, &LEDGERS).await?;
     let data = rows.into_iter().map(LedgerView::from).collect();
     Ok(HttpResponse::Ok().json(Paginated::new(data, page, total)))
 }

@@ -5,7 +5,7 @@ mod health;
 mod invoices;
 pub(crate) mod json;
 mod ledgers;
-pub(crate) mod pagination;
+pub mod pagination;
 mod reports;
 mod spec;
 mod users;
