@@ -1117,7 +1117,7 @@ async fn measure(
     let pgbench_script = dir.path().join("hot.sql");
     std::fs::write(&pgbench_script, pgbench::script(&statement, 1, 0)?)?;
     progress(format!("pgbench runs: {statement}"));
-    let pgbench_run = async || {
+    let pgbench_run = async |secs: u64| {
         pgbench::run(
             &pgbench_exe,
             admin_url,
@@ -1125,21 +1125,12 @@ async fn measure(
             &pgbench_script,
             args.connections,
             args.threads,
-            args.duration,
+            secs,
         )
         .await
     };
     if args.warmup > 0 {
-        pgbench::run(
-            &pgbench_exe,
-            admin_url,
-            &hot.db_name,
-            &pgbench_script,
-            args.connections,
-            args.threads,
-            args.warmup,
-        )
-        .await?;
+        pgbench_run(args.warmup).await?;
     }
 
     let opens_before = state.pools.stats().opens;
@@ -1173,7 +1164,7 @@ async fn measure(
         if let (Some(t), Some(b)) = (rps(Load::Tenantry), rps(Load::Baseline)) {
             paired.push(t / b);
         }
-        let ceiling = pgbench_run().await?;
+        let ceiling = pgbench_run(args.duration).await?;
         progress(format!(
             "round {}/{} {:<12} {:>8.0} tps      latency {:.2} ms",
             round + 1,
