@@ -1,9 +1,8 @@
 //! Creating a tenant: reserve → role → database → migrate → seed → activate, each step recorded
 //! in the operation row, each idempotent. Any failure rolls back at once; a crash is rolled back
-//! by `reconcile`.
+//! by `reconcile`. A creation that claims a warm spare runs the shorter `spares/claim.rs` steps
+//! instead of `run_steps`.
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -11,79 +10,25 @@ use serde_json::json;
 use tenantry_core::vault::random_password;
 use tenantry_core::{DbServerId, Email, PlanId, ServerName, Subdomain, TenantId};
 use tenantry_registry::{
-    NewTenant, OperationKind, OperationState, Origin, RegistryError, Server, ServerState, Tenant,
-    TenantStatus,
+    NewTenant, OperationKind, OperationState, Origin, RegistryError, Tenant, TenantStatus,
 };
 use uuid::Uuid;
 
 use crate::backend::{DbIdent, TenantDatabase};
 use crate::heartbeat::{HEARTBEAT_INTERVAL, Heartbeat};
-use crate::spares::ClaimedSpare;
+use crate::spares::{ClaimedSpare, SpareClaim};
 use crate::{ProvisionError, Provisioner};
+
+mod place;
+mod step;
+
+pub use step::Step;
 
 /// Sessions a tenant role may open beyond its plan's `max_connections` (the connection
 /// manager's per-tenant maximum): room for Tenantry's own short sessions as the tenant — fleet
 /// migration, `reconcile`'s schema check, a reactivation catch-up — so they never take the
 /// serving pool's last connection and turn a busy tenant's requests into 503s.
 pub const RESERVED_ROLE_CONNECTIONS: i32 = 2;
-
-/// Test-only hook beside the failpoint: `TENANTRY_TEST_PAUSE_AFTER=<step>` makes `create` print
-/// [`PAUSE_MARKER`]` <step>` to stderr right after that step and then sleep, so a crash test can
-/// `kill -9` the process at that exact point (the failpoint returns instead, and so never shows
-/// what a dead process leaves: open server sessions, a half-sent statement).
-const PAUSE_ENV: &str = "TENANTRY_TEST_PAUSE_AFTER";
-const PAUSE_MARKER: &str = "tenantry-test: paused after step";
-const PAUSE_FOR: Duration = Duration::from_secs(60);
-
-/// The steps of a tenant creation, in order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Step {
-    Reserve,
-    Role,
-    Database,
-    Migrate,
-    Seed,
-    Activate,
-}
-
-impl Step {
-    pub const ALL: [Step; 6] = [
-        Step::Reserve,
-        Step::Role,
-        Step::Database,
-        Step::Migrate,
-        Step::Seed,
-        Step::Activate,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Step::Reserve => "reserve",
-            Step::Role => "role",
-            Step::Database => "database",
-            Step::Migrate => "migrate",
-            Step::Seed => "seed",
-            Step::Activate => "activate",
-        }
-    }
-}
-
-impl fmt::Display for Step {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Step {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Step::ALL
-            .into_iter()
-            .find(|step| step.as_str() == s)
-            .ok_or_else(|| format!("unknown step {s:?} (expected one of reserve, role, database, migrate, seed, activate)"))
-    }
-}
 
 /// A request to create a tenant.
 #[derive(Debug, Clone)]
@@ -180,26 +125,23 @@ impl Provisioner {
         content: Content<'_>,
     ) -> Result<Created, ProvisionError> {
         let started = Instant::now();
-        let plan = self
-            .registry
-            .plan_by_id(req.plan)
-            .await
-            .map_err(|e| match e {
-                RegistryError::NotFound { .. } => ProvisionError::UnknownPlan(req.plan.to_string()),
-                e => e.into(),
-            })?;
-        if self
-            .registry
-            .live_tenant_by_subdomain(req.subdomain)
-            .await?
-            .is_some()
-        {
+        // Independent reads, at once; their errors are still reported in this order.
+        let (plan, existing, server) = tokio::join!(
+            self.registry.plan_by_id(req.plan),
+            self.registry.live_tenant_by_subdomain(req.subdomain),
+            self.place(req.server),
+        );
+        let plan = plan.map_err(|e| match e {
+            RegistryError::NotFound { .. } => ProvisionError::UnknownPlan(req.plan.to_string()),
+            e => e.into(),
+        })?;
+        if existing?.is_some() {
             return Err(RegistryError::Conflict {
                 what: format!("tenant {}", req.subdomain),
             }
             .into());
         }
-        let server = self.place(req.server).await?;
+        let server = server?;
 
         let id = TenantId::new();
         // A fresh tenant on a server takes a warm spare when there is one (not a clone: its
@@ -259,22 +201,34 @@ impl Provisioner {
         let _heartbeat = Heartbeat::start(self.registry.clone(), op.id, HEARTBEAT_INTERVAL);
 
         let db = TenantDatabase { name, role };
-        match self
-            .run_steps(
-                &req,
-                &content,
-                &tenant,
-                &db,
-                params.spare.as_ref(),
-                password.as_ref(),
-                i32::try_from(plan.max_connections)
-                    .unwrap_or(i32::MAX)
-                    .saturating_add(RESERVED_ROLE_CONNECTIONS),
-                op.id,
-                &mut timings,
-            )
-            .await
-        {
+        let connection_limit = i32::try_from(plan.max_connections)
+            .unwrap_or(i32::MAX)
+            .saturating_add(RESERVED_ROLE_CONNECTIONS);
+        let steps = match (&params.spare, password.as_ref(), &content) {
+            (Some(spare), Some(password), Content::Seed { .. }) => {
+                let claim = SpareClaim {
+                    spare,
+                    password,
+                    connection_limit,
+                };
+                self.run_spare_steps(&req, &content, &tenant, &db, &claim, op.id, &mut timings)
+                    .await
+            }
+            _ => {
+                self.run_steps(
+                    &req,
+                    &content,
+                    &tenant,
+                    &db,
+                    password.as_ref(),
+                    connection_limit,
+                    op.id,
+                    &mut timings,
+                )
+                .await
+            }
+        };
+        match steps {
             Ok(()) => {}
             Err(e @ ProvisionError::Failpoint(_)) => return Err(e),
             Err(e) => {
@@ -293,17 +247,17 @@ impl Provisioner {
         }
         // The tenant is active: from here on a failure must never roll it back. If closing the
         // operation fails, `reconcile` finds the tenant active and closes it as completed.
-        self.registry
-            .finish_operation(op.id, OperationState::Succeeded, None)
-            .await?;
-        if let Some(spare) = &params.spare
-            && let Err(e) = self.registry.remove_spare(spare.id).await
-        {
-            // `reconcile` forgets it later: its tenant is active.
-            tracing::warn!(tenant = %req.subdomain, error = %e, "could not forget the claimed spare");
-        }
-        let tenant = self.registry.find_tenant(&id.into()).await?;
-        Ok(Created { tenant, timings })
+        let tenant_ref = id.into();
+        let (finished, tenant) = tokio::join!(
+            self.registry
+                .finish_operation(op.id, OperationState::Succeeded, None),
+            self.registry.find_tenant(&tenant_ref),
+        );
+        finished?;
+        Ok(Created {
+            tenant: tenant?,
+            timings,
+        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -313,14 +267,12 @@ impl Provisioner {
         content: &Content<'_>,
         tenant: &Tenant,
         db: &TenantDatabase,
-        spare: Option<&ClaimedSpare>,
         password: Option<&secrecy::SecretString>,
         connection_limit: i32,
         op: Uuid,
         timings: &mut Vec<(Step, Duration)>,
     ) -> Result<(), ProvisionError> {
         let backend = self.backend(tenant.server).await?;
-        let id = tenant.id;
 
         let t = Instant::now();
         // `ensure_role` also restores LOGIN on an existing role. It is only ever called here, for
@@ -331,9 +283,6 @@ impl Provisioner {
         // inside the same recorded operation, so `reconcile` restores it after a crash.
         debug_assert_eq!(tenant.status, TenantStatus::Provisioning);
         if let Some(password) = password {
-            if let (Some(spare), Some(server)) = (spare, tenant.server) {
-                self.take_spare(server, spare, db).await?;
-            }
             backend.ensure_role(db, password, connection_limit).await?;
             self.step_done(op, Step::Role, t, timings).await?;
         } else {
@@ -363,77 +312,13 @@ impl Provisioner {
         self.step_done(op, Step::Migrate, t, timings).await?;
 
         let t = Instant::now();
-        if let Content::Seed {
-            admin_email,
-            admin_password_hash,
-        } = content
-        {
-            let seeded = tenantry_app::seed(
-                &conn,
-                &tenantry_app::TenantAdmin {
-                    email: admin_email.as_str(),
-                    name: "Administrator",
-                    password_hash: admin_password_hash,
-                },
-            )
-            .await;
-            if let Err(e) = seeded {
-                conn.close().await.ok();
-                return Err(e.into());
-            }
-        }
-        self.close_new_tenant(tenant, conn).await?;
+        self.seed_and_close(tenant, conn, content).await?;
         self.step_done(op, Step::Seed, t, timings).await?;
 
         let t = Instant::now();
-        // Version, audit row and status in one transaction: an active tenant always has its
-        // audit row and its schema version.
-        self.registry
-            .activate_tenant(
-                id,
-                report.current_version,
-                req.origin.entry(
-                    OperationKind::TenantCreate.as_str(),
-                    Some(id),
-                    json!({
-                        "subdomain": tenant.subdomain,
-                        "plan": tenant.plan,
-                        "db_name": tenant.db_name,
-                        "operation": op,
-                        "from_backup": match content {
-                            Content::Backup(backup) => Some(backup.id),
-                            Content::Seed { .. } => None,
-                        },
-                    }),
-                ),
-            )
+        self.activate(req, content, tenant, report.current_version, op)
             .await?;
         self.step_done(op, Step::Activate, t, timings).await
-    }
-
-    async fn step_done(
-        &self,
-        op: Uuid,
-        step: Step,
-        started: Instant,
-        timings: &mut Vec<(Step, Duration)>,
-    ) -> Result<(), ProvisionError> {
-        timings.push((step, started.elapsed()));
-        if step != Step::Activate {
-            self.registry.advance_operation(op, step.as_str()).await?;
-        }
-        self.failpoint(step).await
-    }
-
-    async fn failpoint(&self, step: Step) -> Result<(), ProvisionError> {
-        if std::env::var(PAUSE_ENV).is_ok_and(|at| at == step.as_str()) {
-            eprintln!("{PAUSE_MARKER} {step}");
-            tokio::time::sleep(PAUSE_FOR).await;
-        }
-        match self.failpoint {
-            Some(at) if at == step => Err(ProvisionError::Failpoint(step)),
-            _ => Ok(()),
-        }
     }
 
     /// Undoes a creation, whatever step it reached: end the sessions a crashed process left on
@@ -468,51 +353,5 @@ impl Provisioner {
             .remove_unprovisioned_tenant(params.tenant_id.into())
             .await?;
         Ok(())
-    }
-
-    /// Chooses where a new tenant's database goes: `requested`, else the active server with the
-    /// most free capacity (by share), else (none registered) SQLite.
-    pub async fn place(
-        &self,
-        requested: Option<&ServerName>,
-    ) -> Result<Option<Server>, ProvisionError> {
-        if let Some(name) = requested {
-            let server = self.registry.server_by_name(name).await?;
-            if server.state != ServerState::Active {
-                return Err(ProvisionError::NoCapacity {
-                    server: name.to_string(),
-                    reason: format!("it is {:?}", server.state).to_lowercase(),
-                });
-            }
-            let used = self.registry.count_tenants_on_server(server.id).await?;
-            if used >= u64::try_from(server.capacity).unwrap_or(0) {
-                return Err(ProvisionError::NoCapacity {
-                    server: name.to_string(),
-                    reason: format!("it holds {used} of {} tenants", server.capacity),
-                });
-            }
-            return Ok(Some(server));
-        }
-        let servers = self.registry.list_servers().await?;
-        let registered = !servers.is_empty();
-        let mut best: Option<(f64, Server)> = None;
-        for server in servers {
-            if server.state != ServerState::Active {
-                continue;
-            }
-            let used = self.registry.count_tenants_on_server(server.id).await? as f64;
-            let load = used / f64::from(server.capacity.max(1));
-            if load < 1.0 && best.as_ref().is_none_or(|(l, _)| load < *l) {
-                best = Some((load, server));
-            }
-        }
-        match best {
-            Some((_, server)) => Ok(Some(server)),
-            None if !registered => Ok(None),
-            None => Err(ProvisionError::NoCapacity {
-                server: "any".into(),
-                reason: "every registered server is full or draining".into(),
-            }),
-        }
     }
 }

@@ -1,12 +1,14 @@
 //! Warm spares: PostgreSQL databases created and migrated ahead of demand, each owned by a role of
 //! its own (what stancl/tenancy calls pending tenants, for whole databases). A creation on a
-//! server with a ready spare at the latest schema claims it instead of creating a database: the
-//! role and database are renamed to the tenant's names, the role gets the tenant's new password
-//! and connection limit, and only the tenant's own data is seeded.
+//! server with a ready spare at the latest schema claims it instead of creating a database: in
+//! one server transaction the role and database are renamed to the tenant's names and the role
+//! gets the tenant's new password and connection limit; then only the seed data is written
+//! (`claim.rs`).
 //!
 //! Crash safety: a spare is recorded (`building`) before anything exists on the server, so a
 //! crash mid-build leaves a row that `reconcile` uses to drop what was made; a claimed spare's
-//! names are in the creation's operation params, so rolling the creation back drops them too;
+//! names are in the creation's operation params, so rolling the creation back drops them too
+//! (and the server-side claim is one transaction, so a spare is never half renamed);
 //! a spare claimed by a creation that never recorded its tenant is dropped by `reconcile` once
 //! stale. A spare's role password is only known while it is built: nobody can log in to a spare.
 
@@ -26,6 +28,10 @@ use uuid::Uuid;
 
 use crate::backend::{DbIdent, TenantDatabase};
 use crate::{ProvisionError, Provisioner};
+
+mod claim;
+
+pub(crate) use claim::SpareClaim;
 
 /// A spare's role connection limit while it is built (migrations use one session).
 const BUILD_CONNECTION_LIMIT: i32 = 2;
@@ -245,19 +251,6 @@ impl Provisioner {
                 db_name: s.db_name,
                 role: s.db_user,
             }))
-    }
-
-    /// The claim's database side: the spare's role and database take the tenant's names (each
-    /// rename happens once; repeating it converges).
-    pub(crate) async fn take_spare(
-        &self,
-        server: DbServerId,
-        spare: &ClaimedSpare,
-        tenant: &TenantDatabase,
-    ) -> Result<(), ProvisionError> {
-        let backend = self.backend(Some(server)).await?;
-        backend.rename(&spare.database()?, tenant).await?;
-        Ok(())
     }
 
     /// Rolls back the spare side of a creation: whatever still has the spare's names is

@@ -148,10 +148,15 @@ async fn spares_at_an_older_schema_are_rebuilt_not_claimed() {
 async fn a_creation_cut_off_after_its_claim_is_rolled_back_with_the_spare() {
     let env = Env::new(Dialect::Postgres).await;
     let p = env.provisioner();
-    for (i, step) in [Step::Reserve, Step::Role, Step::Seed]
-        .into_iter()
-        .enumerate()
-    {
+    // Every step before activation, the spare path's unrecorded ones included.
+    let steps = [
+        Step::Reserve,
+        Step::Role,
+        Step::Database,
+        Step::Migrate,
+        Step::Seed,
+    ];
+    for (i, step) in steps.into_iter().enumerate() {
         p.refill_spares(1, 1).await.unwrap();
         let spare = spares(&env).await.remove(0);
         let crashing = env.provisioner().with_failpoint(Some(step));
@@ -168,6 +173,49 @@ async fn a_creation_cut_off_after_its_claim_is_rolled_back_with_the_spare() {
         assert!(env.leftovers(&spare.db_name).await.is_empty(), "{step}");
         assert!(env.registry.list_tenants(None).await.unwrap().is_empty());
     }
+}
+
+async fn server_count(sql: String) -> i64 {
+    let admin = pg_admin().await;
+    let row = admin
+        .query_one_raw(Statement::from_string(admin.get_database_backend(), sql))
+        .await
+        .unwrap()
+        .unwrap();
+    row.try_get_by_index::<i64>(0).unwrap()
+}
+
+#[tokio::test]
+async fn a_claim_the_server_refuses_renames_nothing_and_is_rolled_back() {
+    let env = Env::new(Dialect::Postgres).await;
+    let p = env.provisioner();
+    p.refill_spares(1, 1).await.unwrap();
+    let spare = spares(&env).await.remove(0);
+    // Its database went away behind our back: the role's rename, first in the claim's
+    // transaction, must not survive the database's failed one.
+    let admin = pg_admin().await;
+    admin
+        .execute_unprepared(&format!("DROP DATABASE \"{}\"", spare.db_name))
+        .await
+        .unwrap();
+
+    p.create(request("halfway")).await.unwrap_err();
+    assert!(env.registry.list_tenants(None).await.unwrap().is_empty());
+    assert!(
+        spares(&env).await.is_empty(),
+        "the claimed spare is released"
+    );
+    assert!(env.leftovers(&spare.db_name).await.is_empty());
+    let tenant_names = "FROM pg_roles WHERE rolname LIKE 't\\_halfway\\_%'";
+    assert_eq!(
+        server_count(format!("SELECT COUNT(*) {tenant_names}")).await,
+        0
+    );
+    let tenant_dbs = "FROM pg_database WHERE datname LIKE 't\\_halfway\\_%'";
+    assert_eq!(
+        server_count(format!("SELECT COUNT(*) {tenant_dbs}")).await,
+        0
+    );
 }
 
 #[tokio::test]

@@ -2,16 +2,16 @@
 //! creation only renames one, sets its role's password and seeds it.
 //!
 //! A spare is `building` while it is created and migrated, `ready` at a schema version, and
-//! `claimed` by one tenant creation, which removes the row once the tenant is active or rolled
-//! back. Adding and claiming run in one transaction each, under a lock of the server's row
-//! (PostgreSQL) or the single writer (SQLite), so several processes never build past the target
-//! or claim one spare twice. The rows hold names only, never a secret.
+//! `claimed` by one tenant creation, which removes the row once the spare carries the tenant's
+//! names, or when it rolls back. Adding and claiming run in one transaction each, under a lock of
+//! the server's row (PostgreSQL) or the single writer (SQLite), so several processes never build
+//! past the target or claim one spare twice. The rows hold names only, never a secret.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, DbBackend, EntityTrait, PaginatorTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
+    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::Serialize;
 use tenantry_core::ids::{DbServerId, TenantId};
@@ -115,6 +115,13 @@ impl Registry {
 
     /// Claims the oldest `ready` spare of `server` at `schema_version` for tenant `tenant`, if
     /// there is one. A spare another process is claiming is skipped, not waited for.
+    ///
+    /// On PostgreSQL the claim commits without waiting for its WAL flush: the creation's next
+    /// commit (the operation that records the claim, which waits for its flush) makes it durable
+    /// too, since the WAL is flushed in order. A claim lost to a master crash before that commit
+    /// only returns the spare to `ready`: nothing was done with it yet, and should two creations
+    /// then hold it, the server-side claim (one transaction that renames it) lets only one of
+    /// them have it; the other is rolled back. Saves one flush on the creation's critical path.
     pub async fn claim_spare(
         &self,
         server: DbServerId,
@@ -122,13 +129,18 @@ impl Registry {
         tenant: TenantId,
     ) -> Result<Option<Spare>, RegistryError> {
         let txn = self.begin_claim().await?;
+        let postgres = self.db.get_database_backend() == DbBackend::Postgres;
+        if postgres {
+            txn.execute_unprepared("SET LOCAL synchronous_commit = off")
+                .await?;
+        }
         let mut find = spare::Entity::find()
             .filter(spare::Column::ServerId.eq(server.as_uuid()))
             .filter(spare::Column::State.eq(SpareState::Ready))
             .filter(spare::Column::SchemaVersion.eq(schema_version))
             .order_by_asc(spare::Column::CreatedAt)
             .limit(1);
-        if self.db.get_database_backend() == DbBackend::Postgres {
+        if postgres {
             find = find.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
         }
         let Some(found) = find.one(&txn).await? else {

@@ -93,13 +93,19 @@ pub trait DatabaseBackend: Send + Sync {
         Ok(())
     }
 
-    /// Gives a warm spare's role and database the tenant's names (`from` → `to`). Each is
-    /// renamed only while its old name exists and its new one does not, so a claim repeated
-    /// after a crash converges. Servers only: there are no spares of SQLite files.
-    async fn rename(&self, from: &TenantDatabase, to: &TenantDatabase) -> Result<(), BackendError> {
-        let _ = (from, to);
+    /// Claims a warm spare for a tenant, as one transaction: the spare's role and database take
+    /// the tenant's names (`spare` → `tenant`), the role its `password` and
+    /// `connection_limit`. Servers only: there are no spares of SQLite files.
+    async fn claim_spare(
+        &self,
+        spare: &TenantDatabase,
+        tenant: &TenantDatabase,
+        password: &SecretString,
+        connection_limit: i32,
+    ) -> Result<(), BackendError> {
+        let _ = (spare, tenant, password, connection_limit);
         Err(BackendError::Failed {
-            action: "rename database",
+            action: "claim spare",
             message: "this backend keeps no warm spares".into(),
         })
     }

@@ -348,8 +348,14 @@ impl DatabaseBackend for PostgresBackend {
         }
     }
 
-    async fn rename(&self, from: &TenantDatabase, to: &TenantDatabase) -> Result<(), BackendError> {
-        self.rename_spare(from, to).await
+    async fn claim_spare(
+        &self,
+        spare: &TenantDatabase,
+        tenant: &TenantDatabase,
+        password: &SecretString,
+        connection_limit: i32,
+    ) -> Result<(), BackendError> {
+        self.claim(spare, tenant, password, connection_limit).await
     }
 
     async fn drop_database(&self, db: &TenantDatabase) -> Result<(), BackendError> {

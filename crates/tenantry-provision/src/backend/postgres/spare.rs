@@ -1,61 +1,40 @@
-//! Claiming a warm spare: its role and database take the tenant's names.
+//! Claiming a warm spare: its role and database take the tenant's names, its role the tenant's
+//! password and connection limit.
 
-use sqlx::postgres::PgConnection;
+use secrecy::SecretString;
 
-use super::{PostgresBackend, database_exists, run_retrying};
-use crate::backend::{BackendError, DbIdent, TenantDatabase};
+use super::{PostgresBackend, role_sql, run_retrying};
+use crate::backend::scram::ScramVerifier;
+use crate::backend::{BackendError, TenantDatabase};
 
 impl PostgresBackend {
-    /// Renames `from`'s role, then its database, to `to`'s names; each only while the old name
-    /// exists and the new one does not. Ownership and grants follow (they hold the objects'
-    /// ids, not names). Nobody is connected to a spare, so the database can be renamed.
-    pub(super) async fn rename_spare(
+    /// Renames `from`'s role and database to `to`'s names and gives the role `password` and
+    /// `connection_limit`, in one simple-query message: its statements run as one transaction
+    /// (one round trip, one commit), so the claim happens whole or not at all and never needs
+    /// converging. PostgreSQL renames a database inside a transaction (it only refuses to create
+    /// or drop one there). Ownership, grants and the admin's membership follow the objects' ids,
+    /// not their names, so the spare's are the tenant's at once. Nobody is connected to a spare,
+    /// so its database can be renamed.
+    pub(super) async fn claim(
         &self,
         from: &TenantDatabase,
         to: &TenantDatabase,
+        password: &SecretString,
+        connection_limit: i32,
     ) -> Result<(), BackendError> {
+        let (old, new) = (self.role(from)?, self.role(to)?);
+        let verifier = ScramVerifier::for_random_password(password);
+        let sql = format!(
+            "ALTER ROLE {} RENAME TO {}; {}; ALTER DATABASE {} RENAME TO {}",
+            old.quoted(),
+            new.quoted(),
+            role_sql("ALTER", new, "LOGIN", connection_limit, &verifier),
+            from.name.quoted(),
+            to.name.quoted(),
+        );
         let mut conn = self.conn().await?;
-        if let (Some(old), Some(new)) = (&from.role, &to.role)
-            && self.role_exists(&mut conn, old).await?
-            && !self.role_exists(&mut conn, new).await?
-        {
-            run_retrying(
-                &mut conn,
-                &format!("ALTER ROLE {} RENAME TO {}", old.quoted(), new.quoted()),
-            )
+        run_retrying(&mut conn, &sql)
             .await
-            .map_err(|e| self.error("rename spare role", e))?;
-        }
-        let old_there = database_exists(&mut conn, &from.name)
-            .await
-            .map_err(|e| self.error("look up database", e))?;
-        let new_there = database_exists(&mut conn, &to.name)
-            .await
-            .map_err(|e| self.error("look up database", e))?;
-        if old_there && !new_there {
-            run_retrying(
-                &mut conn,
-                &format!(
-                    "ALTER DATABASE {} RENAME TO {}",
-                    from.name.quoted(),
-                    to.name.quoted()
-                ),
-            )
-            .await
-            .map_err(|e| self.error("rename spare database", e))?;
-        }
-        Ok(())
-    }
-
-    async fn role_exists(
-        &self,
-        conn: &mut PgConnection,
-        role: &DbIdent,
-    ) -> Result<bool, BackendError> {
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
-            .bind(role.as_str())
-            .fetch_one(conn)
-            .await
-            .map_err(|e| self.error("look up role", e))
+            .map_err(|e| self.error("claim spare", e))
     }
 }
