@@ -199,19 +199,20 @@ async fn a_claim_the_server_refuses_renames_nothing_and_is_rolled_back() {
         .await
         .unwrap();
 
-    p.create(request("halfway")).await.unwrap_err();
+    // A name no other test uses: roles and databases are the cluster's, shared by every test.
+    p.create(request("refused-claim")).await.unwrap_err();
     assert!(env.registry.list_tenants(None).await.unwrap().is_empty());
     assert!(
         spares(&env).await.is_empty(),
         "the claimed spare is released"
     );
     assert!(env.leftovers(&spare.db_name).await.is_empty());
-    let tenant_names = "FROM pg_roles WHERE rolname LIKE 't\\_halfway\\_%'";
+    let tenant_names = "FROM pg_roles WHERE rolname LIKE 't\\_refused\\_claim\\_%'";
     assert_eq!(
         server_count(format!("SELECT COUNT(*) {tenant_names}")).await,
         0
     );
-    let tenant_dbs = "FROM pg_database WHERE datname LIKE 't\\_halfway\\_%'";
+    let tenant_dbs = "FROM pg_database WHERE datname LIKE 't\\_refused\\_claim\\_%'";
     assert_eq!(
         server_count(format!("SELECT COUNT(*) {tenant_dbs}")).await,
         0
