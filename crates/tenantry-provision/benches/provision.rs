@@ -993,9 +993,11 @@ fn section(r: &Results, table: &str) -> String {
          over SCRAM, refinery, one transaction per migration) → seed → activate (schema version, audit row, \
          status); each step is recorded in the master, which commits with fsync. Per-step figures \
          come from `Created::timings`. **From a warm spare** = the same call when one spare \
-         (built just before, untimed, by `refill_spares`) is ready: the `role` step renames the \
-         spare's role and database to the tenant's and sets its password; `database` fixes \
-         ownership and grants; `migrate` finds nothing to apply. **Template** = a database kept at the schema (tables owned \
+         (built just before, untimed, by `refill_spares`) is ready: `reserve` also claims it; \
+         the `role` step renames the spare's role and database to the tenant's and sets its \
+         password and limit in one server transaction; `database` has nothing to do (ownership \
+         and grants follow the ids); `migrate` is only the tenant's first connection (a spare is \
+         claimed only at the latest schema). **Template** = a database kept at the schema (tables owned \
          by a template role), copied with `CREATE DATABASE … TEMPLATE` + `ALTER DATABASE … \
          OWNER`; the provisioner does not use it. **SQLite** = `Provisioner::create` with a \
          SQLite master (WAL, `synchronous = NORMAL`) and no server registered, files on the same \
