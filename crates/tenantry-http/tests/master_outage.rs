@@ -92,7 +92,7 @@ async fn known_tenants_outlive_a_master_outage() {
             .unwrap();
         tenants.push((sub, format!("{}.localhost", row.subdomain), token));
     }
-    let client = reqwest::Client::new();
+    let client = common::client();
     for (_, host, token) in &tenants {
         assert_eq!(status(&client, addr, host, Some(token)).await.0, 200);
     }

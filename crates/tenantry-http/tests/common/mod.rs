@@ -20,6 +20,16 @@ use tenantry_registry::{Actor, NewServer, Registry, ServerDialect};
 use tenantry_test_utils::{Dialect, TestDb, pg_admin_url};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+/// A client that never reuses a connection idle for a second or more. actix-web closes a kept-alive
+/// connection after 5 s idle; a client picking that connection at the same moment gets
+/// `IncompleteMessage`, a race of the test's client (a real one retries), not a server fault.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_idle_timeout(std::time::Duration::from_secs(1))
+        .build()
+        .expect("a reqwest client")
+}
+
 pub struct TestApp {
     pub master: TestDb,
     pub registry: Arc<Registry>,
@@ -196,7 +206,7 @@ impl TestApp {
             registry,
             provisioner,
             addr,
-            client: reqwest::Client::new(),
+            client: client(),
             state,
             handle,
         }
