@@ -22,7 +22,7 @@ mod seed;
 pub use chart::DEFAULT_CHART;
 pub use entity::enums::{LedgerType, UserRole};
 pub use error::SeedError;
-pub use seed::{SeedReport, TenantAdmin, seed};
+pub use seed::{SeedReport, TenantAdmin, chart_fingerprint, seed, seed_admin, seed_chart};
 
 /// The tenant schema, both dialects, embedded.
 pub static MIGRATIONS: tenantry_migrate::MigrationSource =

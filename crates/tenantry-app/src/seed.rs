@@ -3,8 +3,8 @@
 use std::collections::HashMap;
 
 use sea_orm::{
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, QueryFilter,
-    QuerySelect, Set, TransactionTrait, TryInsertResult,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QuerySelect, Set, TransactionTrait, TryInsertResult,
 };
 
 use crate::entity::{ledger, user};
@@ -50,19 +50,62 @@ pub async fn seed(
     admin: &TenantAdmin<'_>,
 ) -> Result<SeedReport, SeedError> {
     let email = checked_email(admin)?;
-    let txn = conn
-        .begin()
-        .await
-        .map_err(db("starting the seed transaction"))?;
+    let txn = begin(conn).await?;
     // On an early return the transaction is dropped, which rolls it back.
-    let ledgers_created = seed_chart(&txn, DEFAULT_CHART).await?;
-    let admin_created = seed_admin(&txn, &email, admin).await?;
+    let ledgers_created = insert_chart(&txn, DEFAULT_CHART).await?;
+    let admin_created = insert_admin(&txn, &email, admin).await?;
     txn.commit().await.map_err(db("committing the seed"))?;
     tracing::info!(ledgers_created, admin_created, "seeded tenant database");
     Ok(SeedReport {
         ledgers_created,
         admin_created,
     })
+}
+
+/// The part of [`seed`] every tenant shares: [`DEFAULT_CHART`], in one transaction, so it can be
+/// written ahead of demand (a warm spare) and [`seed_admin`] done at the claim. Idempotent like
+/// [`seed`]; returns how many ledgers were new. What it writes is named by [`chart_fingerprint`].
+pub async fn seed_chart(conn: &DatabaseConnection) -> Result<usize, SeedError> {
+    let txn = begin(conn).await?;
+    let created = insert_chart(&txn, DEFAULT_CHART).await?;
+    txn.commit().await.map_err(db("committing the chart"))?;
+    Ok(created)
+}
+
+/// The rest of [`seed`] on a database [`seed_chart`] already wrote: the tenant admin, one
+/// statement. Idempotent; returns whether the admin was new.
+pub async fn seed_admin(
+    conn: &DatabaseConnection,
+    admin: &TenantAdmin<'_>,
+) -> Result<bool, SeedError> {
+    let email = checked_email(admin)?;
+    insert_admin(conn, &email, admin).await
+}
+
+/// Names the data [`seed_chart`] writes (FNV-1a over [`DEFAULT_CHART`]): a database seeded by a
+/// build whose chart differs has another fingerprint, so a warm spare is only claimed by a build
+/// that would have written the same.
+#[must_use]
+pub fn chart_fingerprint() -> String {
+    fingerprint(DEFAULT_CHART)
+}
+
+fn fingerprint(chart: &[ChartEntry]) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &(code, name, ledger_type, parent) in chart {
+        let fields = [code, name, ledger_type.as_str(), parent.unwrap_or("")];
+        for byte in fields.iter().flat_map(|f| f.bytes().chain([0x1f])) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("chart-{hash:016x}")
+}
+
+async fn begin(conn: &DatabaseConnection) -> Result<DatabaseTransaction, SeedError> {
+    conn.begin()
+        .await
+        .map_err(db("starting the seed transaction"))
 }
 
 /// The lowercased email, after checking what the schema's CHECKs would refuse less clearly.
@@ -89,7 +132,7 @@ fn checked_email(admin: &TenantAdmin<'_>) -> Result<String, SeedError> {
 
 /// Inserts the chart level by level (roots, then their children, ...) so that each level's
 /// parent ids can be read back by code first. Returns how many ledgers were new.
-async fn seed_chart(txn: &DatabaseTransaction, chart: &[ChartEntry]) -> Result<usize, SeedError> {
+async fn insert_chart(txn: &DatabaseTransaction, chart: &[ChartEntry]) -> Result<usize, SeedError> {
     let mut ids: HashMap<&str, i64> = HashMap::with_capacity(chart.len());
     let mut remaining: Vec<&ChartEntry> = chart.iter().collect();
     let mut created = 0;
@@ -137,8 +180,8 @@ async fn seed_chart(txn: &DatabaseTransaction, chart: &[ChartEntry]) -> Result<u
     Ok(created)
 }
 
-async fn seed_admin(
-    txn: &DatabaseTransaction,
+async fn insert_admin(
+    conn: &impl ConnectionTrait,
     email: &str,
     admin: &TenantAdmin<'_>,
 ) -> Result<bool, SeedError> {
@@ -151,7 +194,7 @@ async fn seed_admin(
     };
     let inserted = user::Entity::insert(row)
         .on_conflict_do_nothing_on([user::Column::Email])
-        .exec_without_returning(txn)
+        .exec_without_returning(conn)
         .await
         .map_err(db("inserting the tenant admin"))?;
     Ok(inserted_rows(inserted) == 1)
@@ -182,6 +225,21 @@ mod tests {
             password_hash,
         };
         checked_email(&admin).unwrap_err()
+    }
+
+    #[test]
+    fn the_chart_fingerprint_changes_with_any_field_of_the_chart() {
+        let base = fingerprint(DEFAULT_CHART);
+        assert_eq!(base, chart_fingerprint(), "stable");
+        assert!(base.starts_with("chart-") && base.len() == 22, "{base}");
+        let mut renamed = DEFAULT_CHART.to_vec();
+        renamed[0].1 = "Another name";
+        let mut reparented = DEFAULT_CHART.to_vec();
+        let child = reparented.iter().position(|e| e.3.is_some()).unwrap();
+        reparented[child].3 = None;
+        for changed in [renamed, reparented, DEFAULT_CHART[1..].to_vec()] {
+            assert_ne!(fingerprint(&changed), base);
+        }
     }
 
     #[test]

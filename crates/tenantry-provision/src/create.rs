@@ -22,6 +22,7 @@ use crate::{ProvisionError, Provisioner};
 mod place;
 mod step;
 
+pub(crate) use step::Seeding;
 pub use step::Step;
 
 /// Sessions a tenant role may open beyond its plan's `max_connections` (the connection
@@ -312,7 +313,8 @@ impl Provisioner {
         self.step_done(op, Step::Migrate, t, timings).await?;
 
         let t = Instant::now();
-        self.seed_and_close(tenant, conn, content).await?;
+        self.seed_and_close(tenant, conn, content, Seeding::Whole)
+            .await?;
         self.step_done(op, Step::Seed, t, timings).await?;
 
         let t = Instant::now();

@@ -2,8 +2,9 @@
 //! its own (what stancl/tenancy calls pending tenants, for whole databases). A creation on a
 //! server with a ready spare at the latest schema claims it instead of creating a database: in
 //! one server transaction the role and database are renamed to the tenant's names and the role
-//! gets the tenant's new password and connection limit; then only the seed data is written
-//! (`claim.rs`).
+//! gets the tenant's new password and connection limit; then only the tenant's admin is written
+//! (`claim.rs`): a spare is built with the chart of accounts every tenant starts with, and
+//! claimed only by a build whose chart has the same fingerprint.
 //!
 //! Crash safety: a spare is recorded (`building`) before anything exists on the server, so a
 //! crash mid-build leaves a row that `reconcile` uses to drop what was made; a claimed spare's
@@ -59,8 +60,8 @@ impl ClaimedSpare {
 pub struct SpareRefill {
     /// Spares built and ready.
     pub built: usize,
-    /// Ready spares dropped: at an older schema (rebuilt instead of migrated), or beyond the
-    /// target.
+    /// Ready spares dropped: at an older schema (rebuilt instead of migrated) or with another
+    /// build's chart, or beyond the target.
     pub dropped: usize,
     /// Builds or drops that failed (each is logged; a failed build's leftovers are dropped).
     pub failed: usize,
@@ -99,6 +100,7 @@ impl Provisioner {
         concurrency: usize,
     ) -> Result<SpareRefill, ProvisionError> {
         let latest = self.latest_schema()?;
+        let seed = tenantry_app::chart_fingerprint();
         let mut outcome = SpareRefill::default();
         let servers: Vec<Server> = self
             .registry
@@ -117,7 +119,9 @@ impl Provisioner {
             let mut held = 0;
             for spare in self.registry.spares(Some(server.id)).await? {
                 let ready = spare.state == SpareState::Ready;
-                if ready && (spare.schema_version != Some(latest) || held >= target) {
+                let current = spare.schema_version == Some(latest)
+                    && spare.seed.as_deref() == Some(seed.as_str());
+                if ready && (!current || held >= target) {
                     match self.drop_spare(&spare).await {
                         Ok(()) => outcome.dropped += 1,
                         // This server is left as it is this time; the others are not.
@@ -173,7 +177,8 @@ impl Provisioner {
         let built = self.create_spare(server, &db, latest).await;
         match built {
             Ok(version) => {
-                self.registry.spare_ready(id, version).await?;
+                let seed = tenantry_app::chart_fingerprint();
+                self.registry.spare_ready(id, version, &seed).await?;
                 Ok(true)
             }
             Err(e) => {
@@ -202,15 +207,23 @@ impl Provisioner {
         let conn = self
             .open_url(&url, db.name.as_str(), SqliteSynchronous::Normal)
             .await?;
-        let report = tenantry_migrate::migrate(&conn, self.migrations).await;
-        conn.close().await.ok();
-        let version = report?.current_version.unwrap_or_default();
-        if version != latest {
-            return Err(ProvisionError::Registry(RegistryError::Invalid {
-                what: format!("spare {} migrated to {version}, not {latest}", db.name),
-            }));
+        let built = async {
+            let version = tenantry_migrate::migrate(&conn, self.migrations)
+                .await?
+                .current_version
+                .unwrap_or_default();
+            if version != latest {
+                return Err(ProvisionError::Registry(RegistryError::Invalid {
+                    what: format!("spare {} migrated to {version}, not {latest}", db.name),
+                }));
+            }
+            // The seed data every tenant shares; a claim only adds the tenant's admin.
+            tenantry_app::seed_chart(&conn).await?;
+            Ok(version)
         }
-        Ok(version)
+        .await;
+        conn.close().await.ok();
+        built
     }
 
     /// Drops a spare's database and role, then its row.
@@ -235,7 +248,8 @@ impl Provisioner {
         Ok(())
     }
 
-    /// Claims a ready spare at the latest schema on `server` for tenant `tenant`, if any.
+    /// Claims a ready spare at the latest schema, holding this build's chart, on `server` for
+    /// tenant `tenant`, if any.
     pub(crate) async fn claim_spare(
         &self,
         server: DbServerId,
@@ -244,7 +258,7 @@ impl Provisioner {
         let latest = self.latest_schema()?;
         Ok(self
             .registry
-            .claim_spare(server, latest, tenant)
+            .claim_spare(server, latest, &tenantry_app::chart_fingerprint(), tenant)
             .await?
             .map(|s| ClaimedSpare {
                 id: s.id,

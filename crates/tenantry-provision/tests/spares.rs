@@ -71,7 +71,8 @@ async fn a_create_claims_a_ready_spare_which_is_then_refilled() {
     );
     // The tenant's own data, its own password (16-round verifier), its plan's limit.
     let conn = p.connect_tenant(&tenant).await.unwrap();
-    assert!(count(&conn, "SELECT COUNT(*) FROM ledgers").await >= 10);
+    let chart = i64::try_from(tenantry_app::DEFAULT_CHART.len()).unwrap();
+    assert_eq!(count(&conn, "SELECT COUNT(*) FROM ledgers").await, chart);
     let admins = "SELECT COUNT(*) FROM users WHERE email = 'admin@spared.example'";
     assert_eq!(count(&conn, admins).await, 1);
     conn.close().await.unwrap();
@@ -142,6 +143,42 @@ async fn spares_at_an_older_schema_are_rebuilt_not_claimed() {
     assert_eq!(tenant.schema_version, latest(&tenantry_app::MIGRATIONS));
     assert_eq!(spares(&env).await.len(), 1, "the newer spare is left alone");
     newer.refill_spares(0, 1).await.unwrap();
+}
+
+#[tokio::test]
+async fn spares_holding_another_build_s_chart_are_rebuilt_not_claimed() {
+    let env = Env::new(Dialect::Postgres).await;
+    let p = env.provisioner();
+    p.refill_spares(1, 1).await.unwrap();
+    let [built]: [Spare; 1] = spares(&env).await.try_into().unwrap();
+    assert_eq!(
+        built.seed.as_deref(),
+        Some(tenantry_app::chart_fingerprint().as_str())
+    );
+    // As if an older build, with another chart, had built it.
+    let sql = format!(
+        "UPDATE spares SET seed = 'chart-0000000000000000' WHERE id = '{}'",
+        built.id
+    );
+    env.registry
+        .connection()
+        .execute_unprepared(&sql)
+        .await
+        .unwrap();
+    let tenant = env.create(&p, "other-chart").await;
+    assert_eq!(spares(&env).await.len(), 1, "not claimed");
+    assert!(!env.leftovers(&built.db_name).await.is_empty());
+    let conn = p.connect_tenant(&tenant).await.unwrap();
+    assert_eq!(
+        count(&conn, "SELECT COUNT(*) FROM ledgers").await,
+        i64::try_from(tenantry_app::DEFAULT_CHART.len()).unwrap()
+    );
+    conn.close().await.unwrap();
+
+    let pass = p.refill_spares(1, 1).await.unwrap();
+    assert_eq!((pass.built, pass.dropped, pass.failed), (1, 1, 0));
+    assert!(env.leftovers(&built.db_name).await.is_empty());
+    p.refill_spares(0, 1).await.unwrap();
 }
 
 #[tokio::test]
@@ -239,7 +276,7 @@ async fn spares_a_dead_process_abandoned_are_dropped() {
     let ghost = tenantry_core::TenantId::new();
     let got = env
         .registry
-        .claim_spare(server, version, ghost)
+        .claim_spare(server, version, claimed.seed.as_deref().unwrap(), ghost)
         .await
         .unwrap();
     assert_eq!(got.map(|s| s.id), Some(claimed.id));

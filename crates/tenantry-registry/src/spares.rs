@@ -29,6 +29,8 @@ pub struct Spare {
     pub db_user: String,
     pub state: SpareState,
     pub schema_version: Option<i32>,
+    /// Fingerprint of the shared seed data it holds, once `ready`.
+    pub seed: Option<String>,
     pub claimed_by: Option<TenantId>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -43,6 +45,7 @@ impl From<spare::Model> for Spare {
             db_user: m.db_user,
             state: m.state,
             schema_version: m.schema_version,
+            seed: m.seed,
             claimed_by: m.claimed_by.map(TenantId::from),
             created_at: m.created_at,
             updated_at: m.updated_at,
@@ -85,6 +88,7 @@ impl Registry {
             db_user: Set(db_user.to_owned()),
             state: Set(SpareState::Building),
             schema_version: Set(None),
+            seed: Set(None),
             claimed_by: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
@@ -95,11 +99,18 @@ impl Registry {
         Ok(true)
     }
 
-    /// A `building` spare is migrated to `schema_version`: it may be claimed.
-    pub async fn spare_ready(&self, id: Uuid, schema_version: i32) -> Result<(), RegistryError> {
+    /// A `building` spare is migrated to `schema_version` and holds the shared seed data named
+    /// `seed`: it may be claimed.
+    pub async fn spare_ready(
+        &self,
+        id: Uuid,
+        schema_version: i32,
+        seed: &str,
+    ) -> Result<(), RegistryError> {
         let done = spare::Entity::update_many()
             .col_expr(spare::Column::State, Expr::value(SpareState::Ready))
             .col_expr(spare::Column::SchemaVersion, Expr::value(schema_version))
+            .col_expr(spare::Column::Seed, Expr::value(seed))
             .col_expr(spare::Column::UpdatedAt, Expr::value(Utc::now()))
             .filter(spare::Column::Id.eq(id))
             .filter(spare::Column::State.eq(SpareState::Building))
@@ -113,8 +124,8 @@ impl Registry {
         Ok(())
     }
 
-    /// Claims the oldest `ready` spare of `server` at `schema_version` for tenant `tenant`, if
-    /// there is one. A spare another process is claiming is skipped, not waited for.
+    /// Claims the oldest `ready` spare of `server` at `schema_version` holding the seed data
+    /// `seed` for tenant `tenant`, if there is one. A spare another process is claiming is skipped, not waited for.
     ///
     /// On PostgreSQL the claim commits without waiting for its WAL flush: the creation's next
     /// commit (the operation that records the claim, which waits for its flush) makes it durable
@@ -126,6 +137,7 @@ impl Registry {
         &self,
         server: DbServerId,
         schema_version: i32,
+        seed: &str,
         tenant: TenantId,
     ) -> Result<Option<Spare>, RegistryError> {
         let txn = self.begin_claim().await?;
@@ -138,6 +150,7 @@ impl Registry {
             .filter(spare::Column::ServerId.eq(server.as_uuid()))
             .filter(spare::Column::State.eq(SpareState::Ready))
             .filter(spare::Column::SchemaVersion.eq(schema_version))
+            .filter(spare::Column::Seed.eq(seed))
             .order_by_asc(spare::Column::CreatedAt)
             .limit(1);
         if postgres {

@@ -71,29 +71,39 @@ impl FromStr for Step {
     }
 }
 
+/// What a new tenant's database still needs of its seed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Seeding {
+    /// The chart of accounts and the admin: a database made for this tenant.
+    Whole,
+    /// The admin only: a warm spare, built with this build's chart.
+    AdminOnly,
+}
+
 impl Provisioner {
-    /// Seeds a new tenant's database (the chart of accounts and its admin) unless it came from a
+    /// Seeds a new tenant's database (what `seeding` says is missing) unless it came from a
     /// backup, then closes the connection (on SQLite with the checkpoint that makes it durable).
     pub(crate) async fn seed_and_close(
         &self,
         tenant: &Tenant,
         conn: sea_orm::DatabaseConnection,
         content: &Content<'_>,
+        seeding: Seeding,
     ) -> Result<(), ProvisionError> {
         if let Content::Seed {
             admin_email,
             admin_password_hash,
         } = content
         {
-            let seeded = tenantry_app::seed(
-                &conn,
-                &tenantry_app::TenantAdmin {
-                    email: admin_email.as_str(),
-                    name: "Administrator",
-                    password_hash: admin_password_hash,
-                },
-            )
-            .await;
+            let admin = tenantry_app::TenantAdmin {
+                email: admin_email.as_str(),
+                name: "Administrator",
+                password_hash: admin_password_hash,
+            };
+            let seeded = match seeding {
+                Seeding::Whole => tenantry_app::seed(&conn, &admin).await.map(drop),
+                Seeding::AdminOnly => tenantry_app::seed_admin(&conn, &admin).await.map(drop),
+            };
             if let Err(e) = seeded {
                 conn.close().await.ok();
                 return Err(e.into());

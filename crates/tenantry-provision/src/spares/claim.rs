@@ -2,9 +2,11 @@
 //! already, at the latest schema, under the spare's names.
 //!
 //! What it leaves out, and why that is safe: `database` (ownership and grants follow the
-//! database's and role's ids, so the spare's are the tenant's once renamed), `migrate` (only a
-//! spare migrated to this build's latest schema is claimed, and nothing migrates a spare after
-//! it is ready: one at an older schema is rebuilt), and the master writes of the steps between
+//! database's and role's ids, so the spare's are the tenant's once renamed), the chart of
+//! accounts (written when the spare was built; only a spare with this build's chart is
+//! claimed), `migrate` (only a spare migrated to this build's latest schema is claimed, and
+//! nothing migrates a spare after it is ready: one at an older schema is rebuilt), and the
+//! master writes of the steps between
 //! the claim and the activation (rolling a creation back never depends on its step, and the
 //! one kept overlaps the connect). Every step keeps its failpoint.
 
@@ -17,7 +19,7 @@ use uuid::Uuid;
 
 use super::ClaimedSpare;
 use crate::backend::TenantDatabase;
-use crate::create::{Content, Spec};
+use crate::create::{Content, Seeding, Spec};
 use crate::{ProvisionError, Provisioner, Step};
 
 /// What a creation needs to take over a spare it claimed.
@@ -78,7 +80,9 @@ impl Provisioner {
         self.failpoint(Step::Migrate).await?;
 
         let t = Instant::now();
-        self.seed_and_close(tenant, conn, content).await?;
+        // The spare holds this build's chart (it is claimed only then): the admin is what is left.
+        self.seed_and_close(tenant, conn, content, Seeding::AdminOnly)
+            .await?;
         timings.push((Step::Seed, t.elapsed()));
         self.failpoint(Step::Seed).await?;
 

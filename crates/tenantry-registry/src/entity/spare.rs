@@ -12,6 +12,8 @@ pub struct Model {
     pub db_user: String,
     pub state: SpareState,
     pub schema_version: Option<i32>,
+    /// Fingerprint of the shared seed data it holds (`ready`).
+    pub seed: Option<String>,
     /// The tenant being created from it (`claimed`).
     pub claimed_by: Option<Uuid>,
     pub created_at: DateTimeUtc,
