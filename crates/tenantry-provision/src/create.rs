@@ -146,23 +146,25 @@ impl Provisioner {
 
         let id = TenantId::new();
         // A fresh tenant on a server takes a warm spare when there is one (not a clone: its
-        // database comes from a backup).
+        // database comes from a backup), claimed in the reservation's transaction.
+        let seed = tenantry_app::chart_fingerprint();
         let spare = match (&server, &content) {
-            (Some(server), Content::Seed { .. }) => self.claim_spare(server.id, id).await?,
+            (Some(server), Content::Seed { .. }) => Some(self.spare_wanted(server.id, &seed)?),
             _ => None,
         };
         let name = DbIdent::derive(req.subdomain.as_str(), id);
         let role = server.as_ref().map(|_| name.clone());
         let password = server.as_ref().map(|_| random_password());
-        let params = CreateParams {
+        let mut params = CreateParams {
             tenant_id: id.as_uuid(),
             subdomain: req.subdomain.to_string(),
             server_id: server.as_ref().map(|s| s.id.as_uuid()),
             db_name: name.to_string(),
             role: role.as_ref().map(ToString::to_string),
-            spare,
+            spare: None,
         };
-        // One commit: a conflicting subdomain (a concurrent create won) leaves no operation.
+        // One commit: a conflicting subdomain (a concurrent create won) leaves no operation, and
+        // no claimed spare.
         let reserved = self
             .registry
             .reserve_tenant_with_operation(
@@ -179,22 +181,15 @@ impl Provisioner {
                 },
                 OperationKind::TenantCreate,
                 Step::Reserve.as_str(),
-                json!(params),
+                |claimed| {
+                    params.spare = claimed.map(ClaimedSpare::from);
+                    json!(params)
+                },
                 Some(&req.origin.actor),
+                spare,
             )
-            .await;
-        let (tenant, op) = match reserved {
-            Ok(reserved) => reserved,
-            Err(e) => {
-                if let Some(spare) = &params.spare {
-                    // Claimed for nothing: dropped now rather than by `reconcile` later.
-                    self.release_claimed_spare(params.server_id.map(DbServerId::from), spare)
-                        .await
-                        .ok();
-                }
-                return Err(e.into());
-            }
-        };
+            .await?;
+        let (tenant, op) = (reserved.tenant, reserved.operation);
         crate::operation_started(op.id);
         let mut timings = vec![(Step::Reserve, started.elapsed())];
         self.failpoint(Step::Reserve).await?;

@@ -9,9 +9,10 @@
 //! Crash safety: a spare is recorded (`building`) before anything exists on the server, so a
 //! crash mid-build leaves a row that `reconcile` uses to drop what was made; a claimed spare's
 //! names are in the creation's operation params, so rolling the creation back drops them too
-//! (and the server-side claim is one transaction, so a spare is never half renamed);
-//! a spare claimed by a creation that never recorded its tenant is dropped by `reconcile` once
-//! stale. A spare's role password is only known while it is built: nobody can log in to a spare.
+//! (and the server-side claim is one transaction, so a spare is never half renamed). A spare is
+//! claimed in the transaction that reserves its tenant, so a claim never outlives a refused
+//! reservation; one claimed for a tenant that was never recorded (as a release that claimed
+//! first could leave) is dropped by `reconcile` once stale. A spare's role password is only known while it is built: nobody can log in to a spare.
 
 use std::time::Duration;
 
@@ -23,7 +24,7 @@ use tenantry_core::vault::random_password;
 use tenantry_core::{DbServerId, TenantId};
 use tenantry_migrate::Dialect;
 use tenantry_registry::{
-    RegistryError, Server, ServerDialect, ServerState, Spare, SpareState, TenantStatus,
+    RegistryError, Server, ServerDialect, ServerState, Spare, SpareState, SpareWanted, TenantStatus,
 };
 use uuid::Uuid;
 
@@ -47,6 +48,16 @@ pub(crate) struct ClaimedSpare {
     pub id: Uuid,
     pub db_name: String,
     pub role: String,
+}
+
+impl From<&Spare> for ClaimedSpare {
+    fn from(s: &Spare) -> Self {
+        Self {
+            id: s.id,
+            db_name: s.db_name.clone(),
+            role: s.db_user.clone(),
+        }
+    }
 }
 
 impl ClaimedSpare {
@@ -248,23 +259,18 @@ impl Provisioner {
         Ok(())
     }
 
-    /// Claims a ready spare at the latest schema, holding this build's chart, on `server` for
-    /// tenant `tenant`, if any.
-    pub(crate) async fn claim_spare(
+    /// The spare a creation on `server` may claim (in its reservation): at the latest schema,
+    /// holding this build's chart, whose fingerprint is `seed`.
+    pub(crate) fn spare_wanted<'a>(
         &self,
         server: DbServerId,
-        tenant: TenantId,
-    ) -> Result<Option<ClaimedSpare>, ProvisionError> {
-        let latest = self.latest_schema()?;
-        Ok(self
-            .registry
-            .claim_spare(server, latest, &tenantry_app::chart_fingerprint(), tenant)
-            .await?
-            .map(|s| ClaimedSpare {
-                id: s.id,
-                db_name: s.db_name,
-                role: s.db_user,
-            }))
+        seed: &'a str,
+    ) -> Result<SpareWanted<'a>, ProvisionError> {
+        Ok(SpareWanted {
+            server,
+            schema_version: self.latest_schema()?,
+            seed,
+        })
     }
 
     /// Rolls back the spare side of a creation: whatever still has the spare's names is

@@ -55,10 +55,10 @@ pub use operations::{Operation, OperationKind, OperationQuery, UnknownOperationK
 pub use plans::Plan;
 pub use queries::{TenantCursor, TenantPage, TenantQuery};
 pub use servers::{NewServer, admin_secret_context};
-pub use spares::Spare;
+pub use spares::{Spare, SpareWanted};
 pub use tenant_update::TenantPatch;
 pub use tenantry_migrate::{Dialect, MigrationReport};
-pub use tenants::{NewTenant, db_secret_context};
+pub use tenants::{NewTenant, Reserved, db_secret_context};
 pub use tokens::{ApiToken, NewApiToken};
 
 /// The master registry's migrations, both dialects (`migrations-master/`).

@@ -3,15 +3,16 @@
 //!
 //! A spare is `building` while it is created and migrated, `ready` at a schema version, and
 //! `claimed` by one tenant creation, which removes the row once the spare carries the tenant's
-//! names, or when it rolls back. Adding and claiming run in one transaction each, under a lock of
-//! the server's row (PostgreSQL) or the single writer (SQLite), so several processes never build
-//! past the target or claim one spare twice. The rows hold names only, never a secret.
+//! names, or when it rolls back. Adding runs in one transaction under a lock of the server's row
+//! (PostgreSQL) or the single writer (SQLite), and a claim in the transaction that reserves the
+//! tenant, under a lock of the spare's row (skipped by other claimers) or the single writer, so
+//! several processes never build past the target or claim one spare twice. The rows hold names only, never a secret.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, LockBehavior, LockType};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbBackend, EntityTrait,
-    PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
+    DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use serde::Serialize;
 use tenantry_core::ids::{DbServerId, TenantId};
@@ -124,50 +125,6 @@ impl Registry {
         Ok(())
     }
 
-    /// Claims the oldest `ready` spare of `server` at `schema_version` holding the seed data
-    /// `seed` for tenant `tenant`, if there is one. A spare another process is claiming is skipped, not waited for.
-    ///
-    /// On PostgreSQL the claim commits without waiting for its WAL flush: the creation's next
-    /// commit (the operation that records the claim, which waits for its flush) makes it durable
-    /// too, since the WAL is flushed in order. A claim lost to a master crash before that commit
-    /// only returns the spare to `ready`: nothing was done with it yet, and should two creations
-    /// then hold it, the server-side claim (one transaction that renames it) lets only one of
-    /// them have it; the other is rolled back. Saves one flush on the creation's critical path.
-    pub async fn claim_spare(
-        &self,
-        server: DbServerId,
-        schema_version: i32,
-        seed: &str,
-        tenant: TenantId,
-    ) -> Result<Option<Spare>, RegistryError> {
-        let txn = self.begin_claim().await?;
-        let postgres = self.db.get_database_backend() == DbBackend::Postgres;
-        if postgres {
-            txn.execute_unprepared("SET LOCAL synchronous_commit = off")
-                .await?;
-        }
-        let mut find = spare::Entity::find()
-            .filter(spare::Column::ServerId.eq(server.as_uuid()))
-            .filter(spare::Column::State.eq(SpareState::Ready))
-            .filter(spare::Column::SchemaVersion.eq(schema_version))
-            .filter(spare::Column::Seed.eq(seed))
-            .order_by_asc(spare::Column::CreatedAt)
-            .limit(1);
-        if postgres {
-            find = find.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
-        }
-        let Some(found) = find.one(&txn).await? else {
-            return Ok(None);
-        };
-        let mut claimed: spare::ActiveModel = found.into();
-        claimed.state = Set(SpareState::Claimed);
-        claimed.claimed_by = Set(Some(tenant.as_uuid()));
-        claimed.updated_at = Set(Utc::now());
-        let claimed = claimed.update(&txn).await?;
-        txn.commit().await?;
-        Ok(Some(claimed.into()))
-    }
-
     /// Forgets a spare (claimed and used, or dropped from its server). Idempotent.
     pub async fn remove_spare(&self, id: Uuid) -> Result<(), RegistryError> {
         spare::Entity::delete_by_id(id).exec(&self.db).await?;
@@ -189,4 +146,41 @@ impl Registry {
             .map(Spare::from)
             .collect())
     }
+}
+
+/// Which spare a creation may claim: one of `server`, at `schema_version`, holding the shared
+/// seed data `seed`.
+#[derive(Debug, Clone, Copy)]
+pub struct SpareWanted<'a> {
+    pub server: DbServerId,
+    pub schema_version: i32,
+    pub seed: &'a str,
+}
+
+/// Claims the oldest `ready` spare `wanted` describes for tenant `tenant`, in `txn` (the
+/// reservation of that tenant), if there is one. On PostgreSQL a spare another transaction is
+/// claiming is skipped, not waited for; on SQLite the transaction is the only writer.
+pub(crate) async fn claim(
+    txn: &DatabaseTransaction,
+    wanted: &SpareWanted<'_>,
+    tenant: TenantId,
+) -> Result<Option<Spare>, RegistryError> {
+    let mut find = spare::Entity::find()
+        .filter(spare::Column::ServerId.eq(wanted.server.as_uuid()))
+        .filter(spare::Column::State.eq(SpareState::Ready))
+        .filter(spare::Column::SchemaVersion.eq(wanted.schema_version))
+        .filter(spare::Column::Seed.eq(wanted.seed))
+        .order_by_asc(spare::Column::CreatedAt)
+        .limit(1);
+    if txn.get_database_backend() == DbBackend::Postgres {
+        find = find.lock_with_behavior(LockType::Update, LockBehavior::SkipLocked);
+    }
+    let Some(found) = find.one(txn).await? else {
+        return Ok(None);
+    };
+    let mut claimed: spare::ActiveModel = found.into();
+    claimed.state = Set(SpareState::Claimed);
+    claimed.claimed_by = Set(Some(tenant.as_uuid()));
+    claimed.updated_at = Set(Utc::now());
+    Ok(Some(claimed.update(txn).await?.into()))
 }

@@ -1,8 +1,8 @@
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, Set,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DbBackend, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    Set, TransactionTrait,
 };
 use secrecy::SecretString;
 use tenantry_core::ids::{DbServerId, PlanId, Subdomain, TenantId, TenantRef};
@@ -10,6 +10,7 @@ use tenantry_core::vault::{SealedSecret, SecretContext};
 
 use crate::changes::{ChangeKind, record};
 use crate::entity::tenant;
+use crate::spares::{Spare, SpareWanted};
 use crate::{
     Actor, AuditEntry, Operation, OperationKind, Registry, RegistryError, StorageLevel, Tenant,
     TenantStatus,
@@ -36,6 +37,15 @@ pub struct NewTenant {
     pub storage_limit_mb: Option<i64>,
 }
 
+/// What [`Registry::reserve_tenant_with_operation`] wrote.
+#[derive(Debug)]
+pub struct Reserved {
+    pub tenant: Tenant,
+    pub operation: Operation,
+    /// The warm spare claimed for the tenant, if one was wanted and ready.
+    pub spare: Option<Spare>,
+}
+
 impl Registry {
     /// Writes the tenant row in status `provisioning`. A live tenant with the same subdomain →
     /// `Conflict` (the partial unique index decides, so two concurrent creates cannot both win).
@@ -53,19 +63,32 @@ impl Registry {
     }
 
     /// Writes the operation that records a creation and the tenant row it reserves, in one
-    /// transaction (one commit): a conflicting subdomain leaves neither behind.
+    /// transaction (one commit): a conflicting subdomain leaves neither behind. With `spare`,
+    /// the same transaction first claims a ready spare for the tenant, if there is one, so a
+    /// refused reservation never holds a spare; `params` gets the claimed spare to record it.
     pub async fn reserve_tenant_with_operation(
         &self,
         new: NewTenant,
         kind: OperationKind,
         step: &str,
-        params: serde_json::Value,
+        params: impl FnOnce(Option<&Spare>) -> serde_json::Value,
         actor: Option<&Actor>,
-    ) -> Result<(Tenant, Operation), RegistryError> {
+        spare: Option<SpareWanted<'_>>,
+    ) -> Result<Reserved, RegistryError> {
         let subdomain = new.subdomain.clone();
-        let operation = crate::operations::new_operation(kind, Some(new.id), step, params, actor);
+        let id = new.id;
         let row = self.provisioning_row(new)?;
-        let txn = self.db.begin().await?;
+        // SQLite: the single writer from the start, since the claim reads before it writes.
+        let txn = match self.db.get_database_backend() {
+            DbBackend::Sqlite => self.begin_claim().await?,
+            _ => self.db.begin().await?,
+        };
+        let spare = match spare {
+            Some(wanted) => crate::spares::claim(&txn, &wanted, id).await?,
+            None => None,
+        };
+        let params = params(spare.as_ref());
+        let operation = crate::operations::new_operation(kind, Some(id), step, params, actor);
         let operation = operation.insert(&txn).await?;
         let tenant = row
             .insert(&txn)
@@ -73,7 +96,11 @@ impl Registry {
             .map_err(|e| RegistryError::conflict_or_db(e, || format!("tenant {subdomain}")))?;
         record(&txn, tenant.id.into(), None, ChangeKind::Created).await?;
         txn.commit().await?;
-        Ok((tenant.into(), operation.try_into()?))
+        Ok(Reserved {
+            tenant: tenant.into(),
+            operation: operation.try_into()?,
+            spare,
+        })
     }
 
     /// The row of a tenant being provisioned, its role password sealed to the row.

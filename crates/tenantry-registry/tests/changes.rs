@@ -96,17 +96,19 @@ async fn each_mutation_records_one_change_naming_its_tenant() {
 
         let a = reserve(&registry, "acme").await;
         expect(&registry, dialect, &mut last, &[(a, Created)]).await;
-        let (b, _) = registry
+        let b = registry
             .reserve_tenant_with_operation(
                 new_tenant("beta"),
                 tenantry_registry::OperationKind::TenantCreate,
                 "reserve",
-                serde_json::json!({}),
+                |_| serde_json::json!({}),
+                None,
                 None,
             )
             .await
-            .unwrap();
-        let b = b.id;
+            .unwrap()
+            .tenant
+            .id;
         expect(&registry, dialect, &mut last, &[(b, Created)]).await;
         // A refused mutation rolls its change back with it.
         assert!(matches!(
