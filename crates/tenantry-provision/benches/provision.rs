@@ -531,6 +531,8 @@ async fn measure(
                     // plain measurement above never finds one ready.
                     let refill = pg.refill_spares(1, 1).await?;
                     ensure!(refill.built == 1, "no spare built: {refill:?}");
+                    // Built ahead of demand in real use: its write-back is not the claim's.
+                    server.exec("CHECKPOINT".into()).await?;
                     let subdomain = format!("sp-{tag}");
                     let started = Instant::now();
                     let tenant = pg
@@ -993,11 +995,14 @@ fn section(r: &Results, table: &str) -> String {
          over SCRAM, refinery, one transaction per migration) → seed → activate (schema version, audit row, \
          status); each step is recorded in the master, which commits with fsync. Per-step figures \
          come from `Created::timings`. **From a warm spare** = the same call when one spare \
-         (built just before, untimed, by `refill_spares`) is ready: `reserve` also claims it; \
-         the `role` step renames the spare's role and database to the tenant's and sets its \
-         password and limit in one server transaction; `database` has nothing to do (ownership \
-         and grants follow the ids); `migrate` is only the tenant's first connection (a spare is \
-         claimed only at the latest schema). **Template** = a database kept at the schema (tables owned \
+         (built just before by `refill_spares`: created, migrated, seeded with the chart of \
+         accounts; then a `CHECKPOINT`, both untimed, as a spare is built ahead of demand) is \
+         ready: `reserve` also claims it, in the same transaction; the `role` step renames the \
+         spare's role and database to the tenant's and sets its password and limit in one server \
+         transaction; `database` has nothing to do (ownership and grants follow the ids); \
+         `migrate` is only the tenant's first connection (a spare is claimed only at the latest \
+         schema); `seed` writes only the tenant's admin (only a spare with this build's chart is \
+         claimed). **Template** = a database kept at the schema (tables owned \
          by a template role), copied with `CREATE DATABASE … TEMPLATE` + `ALTER DATABASE … \
          OWNER`; the provisioner does not use it. **SQLite** = `Provisioner::create` with a \
          SQLite master (WAL, `synchronous = NORMAL`) and no server registered, files on the same \
