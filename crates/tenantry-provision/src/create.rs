@@ -225,8 +225,9 @@ impl Provisioner {
             }
         };
         match steps {
-            Ok(()) => {}
-            Err(e @ ProvisionError::Failpoint(_)) => return Err(e),
+            // Active, and the operation closed with it (one commit).
+            Ok(tenant) => Ok(Created { tenant, timings }),
+            Err(e @ ProvisionError::Failpoint(_)) => Err(e),
             Err(e) => {
                 tracing::warn!(tenant = %req.subdomain, error = %e, "provisioning failed; rolling back");
                 if let Err(rollback) = self.roll_back_create(&params).await {
@@ -238,22 +239,9 @@ impl Provisioner {
                 self.registry
                     .finish_operation(op.id, OperationState::RolledBack, Some(e.to_string()))
                     .await?;
-                return Err(e);
+                Err(e)
             }
         }
-        // The tenant is active: from here on a failure must never roll it back. If closing the
-        // operation fails, `reconcile` finds the tenant active and closes it as completed.
-        let tenant_ref = id.into();
-        let (finished, tenant) = tokio::join!(
-            self.registry
-                .finish_operation(op.id, OperationState::Succeeded, None),
-            self.registry.find_tenant(&tenant_ref),
-        );
-        finished?;
-        Ok(Created {
-            tenant: tenant?,
-            timings,
-        })
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -267,7 +255,7 @@ impl Provisioner {
         connection_limit: i32,
         op: Uuid,
         timings: &mut Vec<(Step, Duration)>,
-    ) -> Result<(), ProvisionError> {
+    ) -> Result<Tenant, ProvisionError> {
         let backend = self.backend(tenant.server).await?;
 
         let t = Instant::now();
@@ -313,9 +301,11 @@ impl Provisioner {
         self.step_done(op, Step::Seed, t, timings).await?;
 
         let t = Instant::now();
-        self.activate(req, content, tenant, report.current_version, op)
+        let active = self
+            .activate(req, content, tenant, report.current_version, op)
             .await?;
-        self.step_done(op, Step::Activate, t, timings).await
+        self.step_done(op, Step::Activate, t, timings).await?;
+        Ok(active)
     }
 
     /// Undoes a creation, whatever step it reached: end the sessions a crashed process left on

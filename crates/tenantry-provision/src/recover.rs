@@ -149,7 +149,12 @@ impl Provisioner {
         let mut detail = detail;
         detail["recovered"] = json!(true);
         self.registry
-            .activate_tenant(tomb.id, version, origin.entry(kind, Some(tomb.id), detail))
+            .activate_tenant(
+                tomb.id,
+                version,
+                origin.entry(kind, Some(tomb.id), detail),
+                None,
+            )
             .await?;
         // Live again: its final backups are ordinary backups now, no longer a way back from a
         // deletion (a later deletion takes its own).

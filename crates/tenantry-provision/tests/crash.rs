@@ -14,6 +14,15 @@ use tenantry_provision::{ProvisionError, Step};
 use tenantry_registry::{Actor, OperationState, Origin, RegistryError, TenantStatus};
 use tenantry_test_utils::Dialect;
 
+async fn created_audited(env: &Env, db_name: &str) -> bool {
+    env.registry
+        .recent_audit(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .any(|a| a.action == "tenant.create" && a.detail["db_name"] == db_name)
+}
+
 #[tokio::test]
 async fn reconcile_repairs_a_crash_after_every_step() {
     for backend in Dialect::ALL {
@@ -29,6 +38,33 @@ async fn reconcile_repairs_a_crash_after_every_step() {
                 matches!(err, ProvisionError::Failpoint(s) if s == step),
                 "{err}"
             );
+            let p = env.provisioner();
+            if step == Step::Activate {
+                // The last step's commit closes the operation with the activation: a crash
+                // after it leaves nothing to repair.
+                let ops = env.registry.stale_operations(chrono::Utc::now()).await;
+                assert!(ops.unwrap().is_empty(), "{backend:?}: no open operation");
+                let t = env
+                    .registry
+                    .find_tenant(&subdomain.as_str().into())
+                    .await
+                    .unwrap();
+                assert_eq!(t.status, TenantStatus::Active);
+                assert!(created_audited(&env, &t.db_name).await, "{backend:?}");
+                let report = p
+                    .reconcile(Duration::ZERO, DriftScope::Schema)
+                    .await
+                    .unwrap();
+                assert!(report.operations.is_empty(), "{backend:?}: {report:?}");
+                p.delete(
+                    &subdomain.as_str().into(),
+                    &subdomain,
+                    &Actor::System.into(),
+                )
+                .await
+                .unwrap();
+                continue;
+            }
             let ops = env
                 .registry
                 .stale_operations(chrono::Utc::now())
@@ -41,7 +77,6 @@ async fn reconcile_repairs_a_crash_after_every_step() {
             );
             let db_name = ops[0].params["db_name"].as_str().unwrap().to_owned();
 
-            let p = env.provisioner();
             let report = p
                 .reconcile(Duration::ZERO, DriftScope::Schema)
                 .await
@@ -61,17 +96,9 @@ async fn reconcile_repairs_a_crash_after_every_step() {
                     "{step}: the tenant directory is this test's own"
                 );
             }
-            let audited = env
-                .registry
-                .recent_audit(100)
-                .await
-                .unwrap()
-                .into_iter()
-                .any(|a| a.action == "tenant.create" && a.detail["db_name"] == db_name.as_str());
-            assert_eq!(
-                audited,
-                step == Step::Activate,
-                "{backend:?}/{step}: a tenant.create audit row exactly when the tenant became active"
+            assert!(
+                !created_audited(&env, &db_name).await,
+                "{backend:?}/{step}: a tenant.create audit row only once the tenant is active"
             );
             let op = env
                 .registry
@@ -79,53 +106,34 @@ async fn reconcile_repairs_a_crash_after_every_step() {
                 .await
                 .unwrap()
                 .unwrap();
-            if step == Step::Activate {
-                // Crashed after activation: the tenant is complete, the operation is closed.
-                assert_eq!(report.operations[0].outcome, Outcome::Completed);
-                assert_eq!(op.state, OperationState::Succeeded);
-                let t = env
-                    .registry
-                    .find_tenant(&subdomain.as_str().into())
+            assert_eq!(
+                report.operations[0].outcome,
+                Outcome::RolledBack,
+                "{backend:?}/{step}"
+            );
+            assert_eq!(op.state, OperationState::RolledBack);
+            assert!(
+                env.registry
+                    .live_tenant_by_subdomain(&Subdomain::parse(&subdomain, &[]).unwrap())
                     .await
-                    .unwrap();
-                assert_eq!(t.status, TenantStatus::Active);
-                p.delete(
-                    &subdomain.as_str().into(),
-                    &subdomain,
-                    &Actor::System.into(),
-                )
-                .await
-                .unwrap();
-            } else {
-                assert_eq!(
-                    report.operations[0].outcome,
-                    Outcome::RolledBack,
-                    "{backend:?}/{step}"
-                );
-                assert_eq!(op.state, OperationState::RolledBack);
-                assert!(
-                    env.registry
-                        .live_tenant_by_subdomain(&Subdomain::parse(&subdomain, &[]).unwrap())
-                        .await
-                        .unwrap()
-                        .is_none(),
-                    "{step}: row left"
-                );
-                assert_eq!(
-                    env.leftovers(&db_name).await,
-                    Vec::<String>::new(),
-                    "{backend:?}/{step}: orphans"
-                );
-                let again = env.create(&p, &subdomain).await;
-                assert_eq!(again.status, TenantStatus::Active);
-                p.delete(
-                    &subdomain.as_str().into(),
-                    &subdomain,
-                    &Actor::System.into(),
-                )
-                .await
-                .unwrap();
-            }
+                    .unwrap()
+                    .is_none(),
+                "{step}: row left"
+            );
+            assert_eq!(
+                env.leftovers(&db_name).await,
+                Vec::<String>::new(),
+                "{backend:?}/{step}: orphans"
+            );
+            let again = env.create(&p, &subdomain).await;
+            assert_eq!(again.status, TenantStatus::Active);
+            p.delete(
+                &subdomain.as_str().into(),
+                &subdomain,
+                &Actor::System.into(),
+            )
+            .await
+            .unwrap();
             let again = p
                 .reconcile(Duration::ZERO, DriftScope::Schema)
                 .await
@@ -166,18 +174,30 @@ async fn reconcile_leaves_operations_that_are_still_moving_alone() {
     );
 }
 
-/// A creation whose operation was never closed (crash right after activation) must not be rolled
-/// back once the tenant has moved on: suspended, it keeps its database, role and status, and its
-/// role stays unable to log in. (Tenantry itself refuses to suspend a tenant while its creation
-/// is still open — one running operation per tenant — so the status is changed behind its back,
-/// as a release without that rule could have.)
+/// A creation whose operation was never closed although its tenant is active (a release that
+/// closed it after the activation, in a commit of its own, could crash between the two) must not
+/// be rolled back once the tenant has moved on: suspended, it keeps its database, role and
+/// status, and its role stays unable to log in. (Tenantry itself refuses to suspend a tenant
+/// while its creation is still open — one running operation per tenant — so the status is
+/// changed behind its back, as a release without that rule could have.)
 #[tokio::test]
 async fn reconcile_never_undoes_a_creation_that_completed() {
     for backend in Dialect::ALL {
         let env = Env::new(backend).await;
-        let crashing = env.provisioner().with_failpoint(Some(Step::Activate));
-        crashing.create(common::request("done")).await.unwrap_err();
         let p = env.provisioner();
+        let created = p.create(common::request("done")).await.unwrap().tenant;
+        {
+            use sea_orm::ConnectionTrait as _;
+            let master = env.registry.connection();
+            let reopen = sea_orm::Statement::from_sql_and_values(
+                master.get_database_backend(),
+                "UPDATE operations SET state = 'running', finished_at = NULL \
+                 WHERE tenant_id = $1 AND kind = 'tenant.create'",
+                [created.id.as_uuid().into()],
+            );
+            let reopened = master.execute_raw(reopen).await.unwrap();
+            assert_eq!(reopened.rows_affected(), 1, "{backend:?}");
+        }
         assert!(
             matches!(
                 p.suspend(&"done".into(), "unpaid", &Actor::System.into())

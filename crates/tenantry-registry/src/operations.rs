@@ -224,16 +224,7 @@ impl Registry {
         state: OperationState,
         error: Option<String>,
     ) -> Result<(), RegistryError> {
-        let now = Utc::now();
-        operation::Entity::update_many()
-            .col_expr(operation::Column::State, Expr::value(state))
-            .col_expr(operation::Column::Error, Expr::value(error))
-            .col_expr(operation::Column::UpdatedAt, Expr::value(now))
-            .col_expr(operation::Column::FinishedAt, Expr::value(now))
-            .filter(operation::Column::Id.eq(id))
-            .exec(&self.db)
-            .await?;
-        Ok(())
+        finish(&self.db, id, state, error).await
     }
 
     /// A heartbeat: moves a *running* operation's `updated_at` without changing its step.
@@ -366,6 +357,25 @@ pub(crate) fn new_operation(
         progress_total: Set(None),
         actor: Set(actor.map(ToString::to_string)),
     }
+}
+
+/// [`Registry::finish_operation`] on `conn` (a transaction that does more).
+pub(crate) async fn finish(
+    conn: &impl sea_orm::ConnectionTrait,
+    id: Uuid,
+    state: OperationState,
+    error: Option<String>,
+) -> Result<(), RegistryError> {
+    let now = Utc::now();
+    operation::Entity::update_many()
+        .col_expr(operation::Column::State, Expr::value(state))
+        .col_expr(operation::Column::Error, Expr::value(error))
+        .col_expr(operation::Column::UpdatedAt, Expr::value(now))
+        .col_expr(operation::Column::FinishedAt, Expr::value(now))
+        .filter(operation::Column::Id.eq(id))
+        .exec(conn)
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,8 +12,8 @@ use crate::changes::{ChangeKind, record};
 use crate::entity::tenant;
 use crate::spares::{Spare, SpareWanted};
 use crate::{
-    Actor, AuditEntry, Operation, OperationKind, Registry, RegistryError, StorageLevel, Tenant,
-    TenantStatus,
+    Actor, AuditEntry, Operation, OperationKind, OperationState, Registry, RegistryError,
+    StorageLevel, Tenant, TenantStatus,
 };
 
 /// The vault context of a tenant role's password: bound to the tenant row and the field.
@@ -279,14 +279,16 @@ impl Registry {
         Ok(())
     }
 
-    /// Activates a provisioned tenant in one transaction: its schema version, its audit row, and
-    /// the status `active` become visible together (and cost one commit).
+    /// Activates a provisioned tenant in one transaction: its schema version, its audit row, the
+    /// status `active` and, when given, the end (`succeeded`) of the operation that provisioned
+    /// it become visible together, for one commit. Returns the tenant as it now is.
     pub async fn activate_tenant(
         &self,
         id: TenantId,
         schema_version: Option<i32>,
         audit: AuditEntry,
-    ) -> Result<(), RegistryError> {
+        operation: Option<uuid::Uuid>,
+    ) -> Result<Tenant, RegistryError> {
         let txn = self.db.begin().await?;
         let activated = tenant::Entity::update_many()
             .col_expr(tenant::Column::Status, Expr::value(TenantStatus::Active))
@@ -306,8 +308,17 @@ impl Registry {
         if activated {
             record(&txn, id, None, ChangeKind::Status).await?;
         }
+        if let Some(operation) = operation {
+            crate::operations::finish(&txn, operation, OperationState::Succeeded, None).await?;
+        }
+        let tenant = tenant::Entity::find_by_id(id.as_uuid())
+            .one(&txn)
+            .await?
+            .ok_or_else(|| RegistryError::NotFound {
+                what: format!("tenant {id}"),
+            })?;
         txn.commit().await?;
-        Ok(())
+        Ok(tenant.into())
     }
 
     /// Removes a tenant row that never became active (rollback of a failed provisioning).

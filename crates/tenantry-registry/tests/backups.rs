@@ -61,7 +61,7 @@ async fn tenant(registry: &Registry, subdomain: &str, status: TenantStatus) -> T
         .unwrap();
     let created = audit("tenant.create", id);
     registry
-        .activate_tenant(id, Some(1), created)
+        .activate_tenant(id, Some(1), created, None)
         .await
         .unwrap();
     if status != TenantStatus::Active {

@@ -126,7 +126,10 @@ async fn each_mutation_records_one_change_naming_its_tenant() {
 
         // The second activation finds the tenant active already: nothing changed or recorded.
         for recorded in [&[(a, Status)][..], &[]] {
-            registry.activate_tenant(a, None, audit(a)).await.unwrap();
+            registry
+                .activate_tenant(a, None, audit(a), None)
+                .await
+                .unwrap();
             expect(&registry, dialect, &mut last, recorded).await;
         }
         registry
@@ -227,7 +230,10 @@ async fn the_directory_lists_live_tenants_with_verified_domains_only() {
         let a = reserve(&registry, "acme").await;
         let b = reserve(&registry, "beta").await;
         let gone = reserve(&registry, "gone").await;
-        registry.activate_tenant(a, None, audit(a)).await.unwrap();
+        registry
+            .activate_tenant(a, None, audit(a), None)
+            .await
+            .unwrap();
         for (tenant, domain, verified) in [
             (a, "books.acme.com", true),
             (a, "app.acme.com", true),

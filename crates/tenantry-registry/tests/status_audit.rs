@@ -59,7 +59,10 @@ async fn active_tenant(registry: &Registry) -> TenantId {
         .await
         .unwrap();
     let created = Origin::from(Actor::System).entry("tenant.create", Some(id), json!({}));
-    registry.activate_tenant(id, None, created).await.unwrap();
+    registry
+        .activate_tenant(id, None, created, None)
+        .await
+        .unwrap();
     id
 }
 

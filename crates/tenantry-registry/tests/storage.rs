@@ -47,7 +47,7 @@ async fn active_tenant(registry: &Registry, subdomain: &str) -> TenantId {
         .unwrap();
     let created = Origin::from(Actor::System).entry("tenant.create", Some(id), json!({}));
     registry
-        .activate_tenant(id, Some(1), created)
+        .activate_tenant(id, Some(1), created, None)
         .await
         .unwrap();
     id

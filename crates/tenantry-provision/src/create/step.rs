@@ -112,8 +112,9 @@ impl Provisioner {
         self.close_new_tenant(tenant, conn).await
     }
 
-    /// Version, audit row and status in one transaction: an active tenant always has its audit
-    /// row and its schema version.
+    /// Version, audit row, status and the end of the creation's operation in one transaction:
+    /// an active tenant always has its audit row and its schema version, and its creation is
+    /// never left open once it is active. Returns the active tenant.
     pub(crate) async fn activate(
         &self,
         req: &Spec<'_>,
@@ -121,9 +122,10 @@ impl Provisioner {
         tenant: &Tenant,
         schema_version: Option<i32>,
         op: Uuid,
-    ) -> Result<(), ProvisionError> {
+    ) -> Result<Tenant, ProvisionError> {
         let id = tenant.id;
-        self.registry
+        Ok(self
+            .registry
             .activate_tenant(
                 id,
                 schema_version,
@@ -141,9 +143,9 @@ impl Provisioner {
                         },
                     }),
                 ),
+                Some(op),
             )
-            .await?;
-        Ok(())
+            .await?)
     }
 
     pub(crate) async fn step_done(

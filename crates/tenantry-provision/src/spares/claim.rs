@@ -44,7 +44,7 @@ impl Provisioner {
         claim: &SpareClaim<'_>,
         op: Uuid,
         timings: &mut Vec<(Step, Duration)>,
-    ) -> Result<(), ProvisionError> {
+    ) -> Result<Tenant, ProvisionError> {
         let backend = self.backend(tenant.server).await?;
 
         let t = Instant::now();
@@ -88,7 +88,8 @@ impl Provisioner {
 
         let t = Instant::now();
         let version = Some(self.latest_schema()?);
-        self.activate(req, content, tenant, version, op).await?;
-        self.step_done(op, Step::Activate, t, timings).await
+        let active = self.activate(req, content, tenant, version, op).await?;
+        self.step_done(op, Step::Activate, t, timings).await?;
+        Ok(active)
     }
 }
