@@ -816,7 +816,7 @@ fn step_rows(out: &mut String, totals: &[Duration], steps: &[&[(Step, Duration)]
     }
     row(
         out,
-        "&nbsp;&nbsp;outside the steps (operation-row updates, final lookup)",
+        "&nbsp;&nbsp;outside the steps (operation-row updates between steps)",
         &outside,
         versus,
         "",
@@ -993,7 +993,7 @@ fn section(r: &Results, table: &str) -> String {
          its master a fresh database on the same server: reserve (operation + tenant rows) → role \
          (SCRAM verifier) → database (+ `REVOKE CONNECT`) → migrate (connect as the tenant role \
          over SCRAM, refinery, one transaction per migration) → seed → activate (schema version, audit row, \
-         status); each step is recorded in the master, which commits with fsync. Per-step figures \
+         status and the operation's end, one commit); each step is recorded in the master, which commits with fsync. Per-step figures \
          come from `Created::timings`. **From a warm spare** = the same call when one spare \
          (built just before by `refill_spares`: created, migrated, seeded with the chart of \
          accounts; then a `CHECKPOINT`, both untimed, as a spare is built ahead of demand) is \
