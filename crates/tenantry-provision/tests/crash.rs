@@ -10,9 +10,15 @@ use tenantry_core::Subdomain;
 use common::{Env, drift_about};
 use serde_json::json;
 use tenantry_provision::reconcile::{Drift, DriftScope, Outcome};
-use tenantry_provision::{ProvisionError, Step};
+use tenantry_provision::{ProvisionError, Provisioner, Step};
 use tenantry_registry::{Actor, OperationState, Origin, RegistryError, TenantStatus};
 use tenantry_test_utils::Dialect;
+
+async fn delete(p: &Provisioner, subdomain: &str) {
+    p.delete(&subdomain.into(), subdomain, &Actor::System.into())
+        .await
+        .unwrap();
+}
 
 async fn created_audited(env: &Env, db_name: &str) -> bool {
     env.registry
@@ -56,13 +62,7 @@ async fn reconcile_repairs_a_crash_after_every_step() {
                     .await
                     .unwrap();
                 assert!(report.operations.is_empty(), "{backend:?}: {report:?}");
-                p.delete(
-                    &subdomain.as_str().into(),
-                    &subdomain,
-                    &Actor::System.into(),
-                )
-                .await
-                .unwrap();
+                delete(&p, &subdomain).await;
                 continue;
             }
             let ops = env
@@ -127,13 +127,7 @@ async fn reconcile_repairs_a_crash_after_every_step() {
             );
             let again = env.create(&p, &subdomain).await;
             assert_eq!(again.status, TenantStatus::Active);
-            p.delete(
-                &subdomain.as_str().into(),
-                &subdomain,
-                &Actor::System.into(),
-            )
-            .await
-            .unwrap();
+            delete(&p, &subdomain).await;
             let again = p
                 .reconcile(Duration::ZERO, DriftScope::Schema)
                 .await
@@ -255,8 +249,6 @@ async fn reconcile_never_undoes_a_creation_that_completed() {
                 "the suspended role logs in again"
             );
         }
-        p.delete(&"done".into(), "done", &Actor::System.into())
-            .await
-            .unwrap();
+        delete(&p, "done").await;
     }
 }
