@@ -12,7 +12,7 @@
 //! reached with one direct attempt under [`CONNECT_TIMEOUT`], so an operator learns *why* it is
 //! unreachable (`connect_error.rs`, `postgres/connect.rs`) instead of a pool's timeout.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret as _, SecretString};
@@ -21,15 +21,19 @@ use sqlx::{AssertSqlSafe, ConnectOptions as _, Executor as _};
 use tenantry_migrate::Dialect;
 use url::Url;
 
-use super::contention::{Sessions, TERMINATE_PASSES, end_sessions, run_retrying};
+use super::contention::run_retrying;
 use super::scram::ScramVerifier;
 use super::{BackendError, DatabaseBackend, DbIdent, Login, TenantDatabase};
 
+mod catalog;
 mod connect;
+mod database;
 mod replication;
+mod role;
 mod spare;
 mod tools;
 
+use database::database_exists;
 use tools::PgTools;
 
 /// How long one connection attempt to a server may take (TCP, TLS, authentication) before it is
@@ -130,35 +134,6 @@ impl PostgresBackend {
             tools: PgTools::from_url(&url, pg_bin),
         })
     }
-
-    fn role<'a>(&self, db: &'a TenantDatabase) -> Result<&'a DbIdent, BackendError> {
-        db.role.as_ref().ok_or_else(|| BackendError::Failed {
-            action: "resolve tenant role",
-            message: format!("PostgreSQL tenant database {} has no role", db.name),
-        })
-    }
-
-    async fn terminate(
-        &self,
-        conn: &mut PgConnection,
-        which: Sessions<'_>,
-    ) -> Result<(), BackendError> {
-        match end_sessions(conn, &which)
-            .await
-            .map_err(|e| self.error("end sessions", e))?
-        {
-            Some(ended) => {
-                if ended > 0 {
-                    tracing::info!(server = %self.server, ended, "ended leftover sessions");
-                }
-                Ok(())
-            }
-            None => Err(BackendError::Failed {
-                action: "end sessions",
-                message: format!("sessions were still open after {TERMINATE_PASSES} attempts"),
-            }),
-        }
-    }
 }
 
 fn tenant_base(admin: &Url) -> Url {
@@ -223,91 +198,11 @@ impl DatabaseBackend for PostgresBackend {
         password: &SecretString,
         connection_limit: i32,
     ) -> Result<(), BackendError> {
-        let role = self.role(db)?;
-        let verifier = ScramVerifier::for_random_password(password);
-        let mut conn = self.conn().await?;
-        let (exists, superuser): (bool, bool) = sqlx::query_as(
-            "SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1), \
-                    (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)",
-        )
-        .bind(role.as_str())
-        .fetch_one(&mut *conn)
-        .await
-        .map_err(|e| self.error("look up role", e))?;
-        let mut created = false;
-        if !exists {
-            match run_retrying(
-                &mut conn,
-                &role_sql("CREATE", role, ROLE_ATTRIBUTES, connection_limit, &verifier),
-            )
-            .await
-            {
-                Ok(()) => created = true,
-                Err(e) if lost_race(&e, "42710") => {}
-                Err(e) => return Err(self.error("create role", e)),
-            }
-        }
-        if !created {
-            let attributes = if superuser {
-                ROLE_ATTRIBUTES
-            } else {
-                ROLE_ATTRIBUTES_NON_SUPERUSER
-            };
-            run_retrying(
-                &mut conn,
-                &role_sql("ALTER", role, attributes, connection_limit, &verifier),
-            )
-            .await
-            .map_err(|e| self.error("alter role", e))?;
-        }
-        if !superuser {
-            // A CREATEROLE admin can only make the role a database owner, drop that database
-            // and end the role's sessions as a member of it. Granting twice is a no-op.
-            run_retrying(
-                &mut conn,
-                &format!("GRANT {} TO CURRENT_USER", role.quoted()),
-            )
-            .await
-            .map_err(|e| self.error("grant role to admin", e))?;
-        }
-        Ok(())
+        self.converge_role(db, password, connection_limit).await
     }
 
     async fn ensure_database(&self, db: &TenantDatabase) -> Result<(), BackendError> {
-        let (name, owner) = (db.name.quoted(), self.role(db)?.quoted());
-        let mut conn = self.conn().await?;
-        let mut created = false;
-        if !database_exists(&mut conn, &db.name)
-            .await
-            .map_err(|e| self.error("look up database", e))?
-        {
-            // Cannot run in a transaction; takes a lock that serialises creations server-wide.
-            let started = Instant::now();
-            // 55006 (another session is using template1 for a moment) is retried.
-            match run_retrying(&mut conn, &format!("CREATE DATABASE {name} OWNER {owner}")).await {
-                Ok(()) => created = true,
-                Err(e) if lost_race(&e, "42P04") => {}
-                Err(e) => return Err(self.error("create database", e)),
-            }
-            tracing::debug!(database = %db.name, elapsed_ms = started.elapsed().as_millis() as u64, "CREATE DATABASE");
-        }
-        if !created {
-            run_retrying(
-                &mut conn,
-                &format!("ALTER DATABASE {name} OWNER TO {owner}"),
-            )
-            .await
-            .map_err(|e| self.error("set database owner", e))?;
-        }
-        let privileges = format!(
-            "REVOKE CONNECT, TEMPORARY ON DATABASE {name} FROM PUBLIC; \
-             GRANT CONNECT ON DATABASE {name} TO {owner}"
-        );
-        // Two sessions changing one database's ACL at once: the loser gets "tuple concurrently
-        // updated", which `run_retrying` retries.
-        run_retrying(&mut conn, &privileges)
-            .await
-            .map_err(|e| self.error("restrict database access", e))
+        self.converge_database(db).await
     }
 
     fn tenant_url(&self, db: &TenantDatabase, password: Option<&SecretString>) -> SecretString {
@@ -331,21 +226,7 @@ impl DatabaseBackend for PostgresBackend {
     }
 
     async fn set_login(&self, db: &TenantDatabase, login: Login) -> Result<(), BackendError> {
-        let role = self.role(db)?;
-        let mut conn = self.conn().await?;
-        match login {
-            Login::Allowed => {
-                run_retrying(&mut conn, &format!("ALTER ROLE {} LOGIN", role.quoted()))
-                    .await
-                    .map_err(|e| self.error("allow login", e))
-            }
-            Login::Refused => {
-                run_retrying(&mut conn, &format!("ALTER ROLE {} NOLOGIN", role.quoted()))
-                    .await
-                    .map_err(|e| self.error("refuse login", e))?;
-                self.terminate(&mut conn, Sessions::OfRole(role)).await
-            }
-        }
+        self.alter_login(db, login).await
     }
 
     async fn claim_spare(
@@ -359,40 +240,15 @@ impl DatabaseBackend for PostgresBackend {
     }
 
     async fn drop_database(&self, db: &TenantDatabase) -> Result<(), BackendError> {
-        let mut conn = self.conn().await?;
-        run_retrying(
-            &mut conn,
-            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", db.name.quoted()),
-        )
-        .await
-        .map_err(|e| self.error("drop database", e))
+        self.drop_tenant_database(db).await
     }
 
     async fn drop_role(&self, db: &TenantDatabase) -> Result<(), BackendError> {
-        let Some(role) = &db.role else { return Ok(()) };
-        let mut conn = self.conn().await?;
-        run_retrying(&mut conn, &format!("DROP ROLE IF EXISTS {}", role.quoted()))
-            .await
-            .map_err(|e| match sqlstate(&e).as_deref() {
-                // dependent_objects_still_exist: its database was not dropped first.
-                Some("2BP01") => BackendError::Failed {
-                    action: "drop role",
-                    message: format!(
-                        "role {role} still owns objects; drop database {} first",
-                        db.name
-                    ),
-                },
-                _ => self.error("drop role", e),
-            })
+        self.drop_tenant_role(db).await
     }
 
     async fn end_sessions(&self, db: &TenantDatabase) -> Result<(), BackendError> {
-        let mut conn = self.conn().await?;
-        let which = Sessions::LeftBy {
-            role: db.role.as_ref(),
-            database: &db.name,
-        };
-        self.terminate(&mut conn, which).await
+        self.end_tenant_sessions(db).await
     }
 
     async fn database_exists(&self, db: &TenantDatabase) -> Result<bool, BackendError> {
@@ -403,13 +259,7 @@ impl DatabaseBackend for PostgresBackend {
     }
 
     async fn database_size(&self, db: &TenantDatabase) -> Result<u64, BackendError> {
-        let mut conn = self.conn().await?;
-        let size: i64 = sqlx::query_scalar("SELECT pg_database_size($1::text::name)")
-            .bind(db.name.as_str())
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(|e| self.error("measure database", e))?;
-        Ok(u64::try_from(size).unwrap_or(0))
+        self.database_bytes(db).await
     }
 
     async fn list_databases(&self) -> Result<Vec<String>, BackendError> {
@@ -447,50 +297,6 @@ impl DatabaseBackend for PostgresBackend {
             .restore(major, &db.name, self.role(db)?, input)
             .await
     }
-}
-
-impl PostgresBackend {
-    /// The server's major version (`server_version_num` / 10000), which the client tools must
-    /// match or exceed.
-    async fn server_major(&self) -> Result<u32, BackendError> {
-        let mut conn = self.conn().await?;
-        let version: String = sqlx::query_scalar("SELECT current_setting('server_version_num')")
-            .fetch_one(&mut *conn)
-            .await
-            .map_err(|e| self.error("read server version", e))?;
-        version
-            .parse::<u32>()
-            .map(|n| n / 10_000)
-            .map_err(|_| BackendError::Failed {
-                action: "read server version",
-                message: format!("unexpected server_version_num {version:?}"),
-            })
-    }
-
-    /// Catalog names that are Tenantry identifiers. `DbIdent::parse` is the filter, not SQL:
-    /// `LIKE 't%'` would also match `template0`/`template1`.
-    async fn names(
-        &self,
-        action: &'static str,
-        sql: &'static str,
-    ) -> Result<Vec<String>, BackendError> {
-        let mut conn = self.conn().await?;
-        let names: Vec<String> = sqlx::query_scalar(sql)
-            .fetch_all(&mut *conn)
-            .await
-            .map_err(|e| self.error(action, e))?;
-        Ok(names
-            .into_iter()
-            .filter(|name| DbIdent::parse(name).is_ok())
-            .collect())
-    }
-}
-
-async fn database_exists(conn: &mut PgConnection, name: &DbIdent) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(name.as_str())
-        .fetch_one(conn)
-        .await
 }
 
 #[cfg(test)]
