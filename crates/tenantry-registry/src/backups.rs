@@ -11,7 +11,6 @@
 //! [`Registry::fail_stale_backups`]: crate::Registry::fail_stale_backups
 //! [`Registry::claim_due_backups`]: crate::Registry::claim_due_backups
 
-mod claim;
 mod due;
 mod lifecycle;
 mod queries;

@@ -12,6 +12,7 @@ mod admins;
 mod audit;
 mod backups;
 mod changes;
+mod claim;
 mod domains;
 pub(crate) mod entity;
 mod error;

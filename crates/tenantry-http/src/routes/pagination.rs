@@ -195,7 +195,7 @@ impl Page {
         let rows = Counted::<E::Model>::find_by_statement(statement)
             .all(db)
             .await?;
-        self.total_of(rows, db, || (list.select)()).await
+        self.total_of(rows, db, list.select).await
     }
 }
 

@@ -1,4 +1,5 @@
-//! The claim transaction: one that cannot read stale before it writes.
+//! The claim transaction (backups due, spares added, a reservation claiming a spare): one that
+//! cannot read stale before it writes.
 
 use sea_orm::{
     DatabaseTransaction, DbBackend, DbErr, IsolationLevel, SqliteTransactionMode,
