@@ -79,6 +79,9 @@ pub struct ServerSettings {
     /// Peers whose `X-Forwarded-For` is believed (addresses or CIDR blocks); empty by default,
     /// so the client address is the socket's.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// HTTP worker threads, each its own single-threaded runtime; `0` in the file means one per
+    /// CPU.
+    pub workers: usize,
 }
 
 #[derive(Debug, Clone)]

@@ -122,8 +122,12 @@ async fn run(args: Args) -> Result<()> {
     check_loopback(&admin_url)?;
     let wrk = find_wrk("http")?;
     let machine = machine(&admin_url).await?;
-    // actix's default, which `Application` keeps: one worker per CPU.
-    let workers = machine.cpus;
+    // `server.workers`' default, one per CPU, unless `--workers` says otherwise.
+    let workers = if args.workers == 0 {
+        machine.cpus
+    } else {
+        args.workers
+    };
     progress(format!(
         "{} CPUs, PostgreSQL {} ({}); {} actix workers per server; wrk {}; {} rounds after {} s \
          warm-up each",
@@ -186,6 +190,7 @@ async fn run(args: Args) -> Result<()> {
     settings.server.listen = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
     settings.server.base_domain = "localhost".into();
     settings.data_dir = master.dir().to_owned();
+    settings.server.workers = workers;
     let plan = registry
         .plan_by_id(&PlanId::parse(&args.plan)?)
         .await

@@ -168,6 +168,7 @@ impl Application {
                 .default_service(web::to(routes::not_found))
         })
         .client_request_timeout(request_timeout)
+        .workers(settings.server.workers)
         .listen(listener)?
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
         .disable_signals()

@@ -44,6 +44,7 @@ pub(super) struct RawServer {
     pub(super) tenant_header: bool,
     pub(super) request_timeout_ms: u64,
     pub(super) trusted_proxies: Vec<String>,
+    pub(super) workers: usize,
 }
 
 #[derive(Deserialize)]
@@ -88,6 +89,7 @@ base_domain = "localhost"
 tenant_header = false
 request_timeout_ms = 10000
 trusted_proxies = []
+workers = 0
 
 [master]
 

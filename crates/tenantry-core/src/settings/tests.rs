@@ -30,6 +30,8 @@ fn embedded_default_is_sqlite_under_data_dir() {
     );
     assert_eq!(s.log.format, LogFormat::Pretty);
     assert_eq!(s.provision.spares, 0, "no warm spares unless asked for");
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    assert_eq!(s.server.workers, cpus, "one HTTP worker per CPU");
 }
 
 #[test]
@@ -42,12 +44,14 @@ fn environment_overrides_file_overrides_defaults() {
         env(&[
             ("TENANTRY__SERVER__LISTEN", "127.0.0.1:9001"),
             ("TENANTRY__POOL__SERVER_CONNECTION_BUDGET", "7"),
+            ("TENANTRY__SERVER__WORKERS", "3"),
         ]),
     )
     .unwrap();
     assert_eq!(s.server.listen.to_string(), "127.0.0.1:9001");
     assert_eq!(s.pool.acquire_timeout_ms, 50);
     assert_eq!(s.pool.server_connection_budget, 7);
+    assert_eq!(s.server.workers, 3);
     let lists = Settings::load_from(
         None,
         env(&[("TENANTRY__TENANTS__RESERVED_SUBDOMAINS", "billing, Shop")]),
@@ -101,6 +105,7 @@ fn bad_values_name_their_key() {
             "domains.lookup_timeout_ms",
         ),
         ("TENANTRY__PROVISION__SPARES", "101", "provision.spares"),
+        ("TENANTRY__SERVER__WORKERS", "257", "server.workers"),
         (
             "TENANTRY__PROVISION__SPARE_CONCURRENCY",
             "0",

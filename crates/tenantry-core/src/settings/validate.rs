@@ -12,6 +12,9 @@ use super::{
     SettingsError, TenantSettings,
 };
 
+/// More HTTP workers than this is a typo, not a machine.
+const MAX_WORKERS: usize = 256;
+
 impl Settings {
     pub(super) fn validate(
         raw: Raw,
@@ -101,6 +104,16 @@ impl Settings {
             .map(|p| parse_net(p.trim()))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|m| SettingsError::invalid("server.trusted_proxies", m))?;
+        let workers = match raw.server.workers {
+            0 => std::thread::available_parallelism().map_or(1, usize::from),
+            n if n <= MAX_WORKERS => n,
+            n => {
+                return Err(SettingsError::invalid(
+                    "server.workers",
+                    format!("{n} is not 0 (one per CPU) or between 1 and {MAX_WORKERS}"),
+                ));
+            }
+        };
         let password_hash_workers = match raw.security.password_hash_workers {
             0 => std::thread::available_parallelism().map_or(2, usize::from),
             n => n,
@@ -123,6 +136,7 @@ impl Settings {
                 tenant_header: raw.server.tenant_header,
                 request_timeout_ms: raw.server.request_timeout_ms,
                 trusted_proxies,
+                workers,
             },
             master: MasterSettings { url },
             data_dir,

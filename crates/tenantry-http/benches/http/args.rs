@@ -8,7 +8,8 @@ use anyhow::{Context as _, Result, bail, ensure};
 use crate::wrk::WRK_TIMEOUT;
 
 const USAGE: &str = "usage: http [--threads N] [--connections N] [--duration SECS] \
-                     [--rounds N] [--warmup SECS] [--tenants N] [--plan ID] [--doc FILE]";
+                     [--rounds N] [--warmup SECS] [--tenants N] [--plan ID] [--workers N] \
+                     [--doc FILE]";
 
 #[derive(Debug, Clone)]
 pub(crate) struct Args {
@@ -23,6 +24,8 @@ pub(crate) struct Args {
     pub(crate) tenants: usize,
     /// The tenants' plan: its `max_connections` sizes every pool.
     pub(crate) plan: String,
+    /// Actix workers of every server; 0 = one per CPU (the default of `server.workers`).
+    pub(crate) workers: usize,
     pub(crate) doc: Option<PathBuf>,
 }
 
@@ -37,6 +40,7 @@ impl Default for Args {
             warmup: 3,
             tenants: 8,
             plan: "standard".into(),
+            workers: 0,
             doc: None,
         }
     }
@@ -58,6 +62,7 @@ impl Args {
             ("--rounds", self.rounds as u64, d.rounds as u64),
             ("--warmup", self.warmup, d.warmup),
             ("--tenants", self.tenants as u64, d.tenants as u64),
+            ("--workers", self.workers as u64, d.workers as u64),
         ] {
             if value != default {
                 let _ = write!(out, " {name} {value}");
@@ -93,6 +98,7 @@ pub(crate) fn parse_args(raw: impl IntoIterator<Item = String>) -> Result<Args> 
             "--warmup" => args.warmup = value("--warmup")?.parse().context("--warmup")?,
             "--tenants" => args.tenants = value("--tenants")?.parse().context("--tenants")?,
             "--plan" => args.plan = value("--plan")?,
+            "--workers" => args.workers = value("--workers")?.parse().context("--workers")?,
             "--doc" => args.doc = Some(value("--doc")?.into()),
             "-h" | "--help" => {
                 println!("{USAGE}");
