@@ -26,6 +26,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use crate::driver::{
     begin_postgres, commit, exec_err, query, query_err, rollback, start_rollback, transaction_depth,
 };
+use crate::state::{Home, Homed};
 
 /// The connection, by backend.
 enum Raw {
@@ -57,6 +58,8 @@ pub(crate) struct Slot {
     broken: AtomicBool,
     /// Limit on each round trip (`PoolConfig::query_timeout`).
     deadline: Duration,
+    /// The thread it was opened on, whose reactor its socket is registered with.
+    home: Home,
 }
 
 /// What an operation interrupted mid-way (its future dropped) leaves behind.
@@ -114,6 +117,7 @@ impl Slot {
             unsettled: AtomicBool::new(false),
             broken: AtomicBool::new(false),
             deadline,
+            home: Home::current(),
         })
     }
 
@@ -366,5 +370,11 @@ impl Drop for Busy<'_> {
             };
             flag.store(true, Ordering::Release);
         }
+    }
+}
+
+impl Homed for Slot {
+    fn home(&self) -> Home {
+        self.home
     }
 }

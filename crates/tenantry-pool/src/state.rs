@@ -2,17 +2,26 @@
 //! has given out. Pure and synchronous; always used under one `std::sync::Mutex` that is never
 //! held across an `.await`.
 
-use std::collections::{HashMap, VecDeque};
+mod line;
+
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use tenantry_core::TenantId;
 use tokio::sync::oneshot;
 
 use crate::target::{ServerKey, TenantTarget};
+use line::Line;
+pub(crate) use line::{Home, Homed};
 
-/// `S` is a slot: one physical connection (opaque here).
+/// How long the oldest waiter of a tenant lets waiters on a released slot's home thread go
+/// first (see `line`): a few hand-offs' worth under load, far below any acquire timeout.
+const HANDOFF_PATIENCE: Duration = Duration::from_millis(5);
+
+/// `S` is a slot: one physical connection (opaque here but for its home).
 struct IdleSlot<S> {
     slot: S,
+    home: Home,
     since: Instant,
 }
 
@@ -27,35 +36,16 @@ struct TenantSlots<S> {
     leased: usize,
     connecting: usize,
     /// Acquires waiting at the tenant's maximum, oldest first: a released slot is handed to the
-    /// oldest, so no waiter starves behind requests that arrive later.
-    waiters: VecDeque<Waiter<S>>,
+    /// oldest on its home thread, or to the oldest of all once it has waited a moment, so no
+    /// waiter starves behind requests that arrive later.
+    waiters: Line<S>,
     /// `(cap, until)`: an open was refused while the tenant held slots (its database answers but
     /// takes no more sessions of its role, e.g. its `CONNECTION LIMIT` is reached by sessions
     /// outside this pool). Until then it is served with the slots it has.
     capped: Option<(usize, Instant)>,
-    /// Since when `waiters` has not been empty (set by the push onto an empty line).
-    queued_since: Option<Instant>,
 }
 
 impl<S> TenantSlots<S> {
-    /// Queues a waiter at the end of the tenant's line.
-    fn enqueue(&mut self) -> oneshot::Receiver<Wake<S>> {
-        if self.waiters.is_empty() {
-            self.queued_since = Some(Instant::now());
-        }
-        let (waiter, woken) = oneshot::channel();
-        self.waiters.push_back(waiter);
-        woken
-    }
-
-    /// How long the tenant's line has not been empty.
-    fn queued_for(&self, now: Instant) -> Duration {
-        match self.queued_since {
-            Some(since) if !self.waiters.is_empty() => now.duration_since(since),
-            _ => Duration::ZERO,
-        }
-    }
-
     fn max_now(&self) -> usize {
         match self.capped {
             Some((cap, until)) if Instant::now() < until => self.max.min(cap.max(1)),
@@ -70,7 +60,7 @@ struct ServerSlots<S> {
     permits: usize,
     /// Acquires waiting for a permit of this server (its budget is spent and nothing is idle),
     /// oldest first; woken one at a time when a permit frees or a slot goes idle.
-    waiters: VecDeque<Waiter<S>>,
+    waiters: Line<S>,
 }
 
 /// What a waiting acquire is woken with.
@@ -79,19 +69,6 @@ pub(crate) enum Wake<S> {
     Slot(S, u64),
     /// Something it waited for changed (a permit freed, a slot went idle): plan again.
     Retry,
-}
-
-type Waiter<S> = oneshot::Sender<Wake<S>>;
-
-/// Wakes the oldest waiter still waiting with `Retry` (a waiter that gave up is skipped).
-/// Returns whether one was woken.
-fn retry_one<S>(waiters: &mut VecDeque<Waiter<S>>) -> bool {
-    while let Some(waiter) = waiters.pop_front() {
-        if waiter.send(Wake::Retry).is_ok() {
-            return true;
-        }
-    }
-    false
 }
 
 /// What an acquire should do next.
@@ -115,15 +92,18 @@ pub(crate) struct State<S> {
     /// A tenant takes another's (quiet) slot for more depth only after requests have queued
     /// for its own this long.
     depth_after: Duration,
+    /// See [`HANDOFF_PATIENCE`].
+    patience: Duration,
 }
 
-impl<S> State<S> {
+impl<S: Homed> State<S> {
     pub(crate) fn new(last_kept_for: Duration, depth_after: Duration) -> Self {
         Self {
             tenants: HashMap::new(),
             servers: HashMap::new(),
             last_kept_for,
             depth_after,
+            patience: HANDOFF_PATIENCE,
         }
     }
 
@@ -131,7 +111,7 @@ impl<S> State<S> {
         self.servers.entry(key).or_insert_with(|| ServerSlots {
             budget,
             permits: 0,
-            waiters: VecDeque::new(),
+            waiters: Line::new(),
         })
     }
 
@@ -150,21 +130,24 @@ impl<S> State<S> {
             idle: Vec::new(),
             leased: 0,
             connecting: 0,
-            waiters: VecDeque::new(),
+            waiters: Line::new(),
             capped: None,
-            queued_since: None,
         });
         slots.max = target.max_connections.max(1);
         if slots.leased + slots.connecting + slots.idle.len() == 0 {
             slots.server = target.server; // the tenant may have moved since its last lease
         }
         let generation = slots.generation;
-        if let Some(idle) = slots.idle.pop() {
+        if !slots.idle.is_empty() {
+            // The most recently used one opened on this thread, else the most recently used.
+            let here = Home::current();
+            let at =
+                (slots.idle.iter().rposition(|i| i.home == here)).unwrap_or(slots.idle.len() - 1);
             slots.leased += 1;
-            return Plan::Take(idle.slot, generation);
+            return Plan::Take(slots.idle.remove(at).slot, generation);
         }
         if slots.leased + slots.connecting >= slots.max_now() {
-            return Plan::Wait(slots.enqueue());
+            return Plan::Wait(slots.waiters.push());
         }
         if free_permit {
             slots.connecting += 1;
@@ -177,7 +160,7 @@ impl<S> State<S> {
         // connect on its next request costs less than queueing this one's on too few
         // connections); never one used moments ago. Without one, it waits for one of its own.
         let holds = slots.leased + slots.connecting > 0;
-        let may_steal = !holds || slots.queued_for(Instant::now()) >= self.depth_after;
+        let may_steal = !holds || slots.waiters.queued_for(Instant::now()) >= self.depth_after;
         let victim = if may_steal {
             self.take_idle_victim(target.server, tenant, holds)
         } else {
@@ -191,13 +174,9 @@ impl<S> State<S> {
             }
             None if holds => {
                 let slots = self.tenants.get_mut(&tenant).expect("inserted above");
-                Plan::Wait(slots.enqueue())
+                Plan::Wait(slots.waiters.push())
             }
-            None => {
-                let (waiter, woken) = oneshot::channel();
-                self.server(target.server, budget).waiters.push_back(waiter);
-                Plan::Wait(woken)
-            }
+            None => Plan::Wait(self.server(target.server, budget).waiters.push()),
         }
     }
 
@@ -273,7 +252,7 @@ impl<S> State<S> {
     pub(crate) fn open_failed(&mut self, tenant: TenantId, server: ServerKey) {
         if let Some(s) = self.tenants.get_mut(&tenant) {
             s.connecting -= 1;
-            retry_one(&mut s.waiters); // below its maximum again: one waiter may open
+            s.waiters.retry_one(); // below its maximum again: one waiter may open
         }
         self.closed(server);
     }
@@ -291,23 +270,20 @@ impl<S> State<S> {
         s.leased -= 1;
         let server = s.server;
         if s.generation != generation {
-            retry_one(&mut s.waiters); // below its maximum again
+            s.waiters.retry_one(); // below its maximum again
             return Some((server, slot));
         }
-        let mut slot = slot;
-        while let Some(waiter) = s.waiters.pop_front() {
-            match waiter.send(Wake::Slot(slot, generation)) {
-                Ok(()) => {
-                    s.leased += 1;
-                    return None;
-                }
-                // That waiter gave up: the slot comes back, try the next.
-                Err(Wake::Slot(back, _)) => slot = back,
-                Err(Wake::Retry) => unreachable!("a slot was sent"),
+        let home = slot.home();
+        let slot = match s.waiters.hand(slot, generation, home, self.patience) {
+            Ok(()) => {
+                s.leased += 1;
+                return None;
             }
-        }
+            Err(slot) => slot,
+        };
         s.idle.push(IdleSlot {
             slot,
+            home,
             since: Instant::now(),
         });
         self.wake(server);
@@ -317,7 +293,7 @@ impl<S> State<S> {
     /// Passes on a `Retry` that reached a waiter after it gave up, so the wake-up is not lost.
     pub(crate) fn pass_on_retry(&mut self, tenant: TenantId, server: ServerKey) {
         if let Some(s) = self.tenants.get_mut(&tenant) {
-            retry_one(&mut s.waiters);
+            s.waiters.retry_one();
         }
         self.wake(server);
     }
@@ -328,7 +304,7 @@ impl<S> State<S> {
     pub(crate) fn discard(&mut self, tenant: TenantId) -> Option<ServerKey> {
         let s = self.tenants.get_mut(&tenant)?;
         s.leased -= 1;
-        retry_one(&mut s.waiters);
+        s.waiters.retry_one();
         Some(s.server)
     }
 
@@ -369,14 +345,14 @@ impl<S> State<S> {
     /// freed permit lets it open one.
     fn wake(&mut self, server: ServerKey) {
         if let Some(srv) = self.servers.get_mut(&server)
-            && retry_one(&mut srv.waiters)
+            && srv.waiters.retry_one()
         {
             return;
         }
         if let Some(s) = self.tenants.values_mut().find(|s| {
             s.server == server && !s.waiters.is_empty() && s.leased + s.connecting < s.max_now()
         }) {
-            retry_one(&mut s.waiters);
+            s.waiters.retry_one();
         }
     }
 

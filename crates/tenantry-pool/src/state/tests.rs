@@ -12,9 +12,16 @@ fn target(server: u128, max: usize) -> TenantTarget {
     }
 }
 
-/// The bookkeeping never looks inside a slot: a number stands in for a connection.
+/// The bookkeeping never looks inside a slot: a number stands in for a connection, opened on
+/// the thread that gives it back.
 type Slot = u32;
 type State = super::State<Slot>;
+
+impl Homed for Slot {
+    fn home(&self) -> Home {
+        Home::current()
+    }
+}
 
 /// Bookkeeping in which a last idle slot stays kept for longer than any test runs.
 fn state() -> State {
@@ -223,6 +230,47 @@ fn a_released_slot_goes_to_the_oldest_waiter_not_to_a_newcomer() {
         matches!(state.plan(a, &t, 10), Plan::Take(..)),
         "idle at last"
     );
+}
+
+#[test]
+fn a_released_slot_goes_to_a_waiter_on_its_home_thread_first_within_patience() {
+    let mut state = state();
+    let a = TenantId::new();
+    let t = target(1, 1);
+    let g = open(&mut state, a, &t, 10);
+    let mut here = waiting(state.plan(a, &t, 10));
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                // Another worker thread: it queues behind `here`, then gives back a slot opened
+                // on it (the thread a slot is given back on is its home, see `Slot` above).
+                let mut there = waiting(state.plan(a, &t, 10));
+                assert!(state.release(a, g, slot()).is_none());
+                assert!(
+                    matches!(there.try_recv(), Ok(Wake::Slot(..))),
+                    "the waiter on the slot's own thread goes first"
+                );
+                assert!(here.try_recv().is_err(), "the older one is still in line");
+                // Nobody else waits on this thread: the next release goes to the oldest.
+                assert!(state.release(a, g, slot()).is_none());
+                assert!(matches!(here.try_recv(), Ok(Wake::Slot(..))));
+
+                // Once the oldest has waited `patience`, it comes first, whatever its thread.
+                state.patience = Duration::ZERO;
+                let mut oldest = std::thread::scope(|inner| {
+                    inner
+                        .spawn(|| waiting(state.plan(a, &t, 10)))
+                        .join()
+                        .unwrap()
+                });
+                let mut local = waiting(state.plan(a, &t, 10));
+                assert!(state.release(a, g, slot()).is_none());
+                assert!(matches!(oldest.try_recv(), Ok(Wake::Slot(..))));
+                assert!(local.try_recv().is_err());
+            })
+            .join()
+            .unwrap();
+    });
 }
 
 #[test]
