@@ -87,6 +87,10 @@ impl Args {
     }
 }
 
+/// The `tenantry` binary's allocator, so the servers here allocate as `serve` does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();

@@ -72,6 +72,10 @@ const PATH: &str = "/api/v1/ledgers?limit=1";
 const SERVER: &str = "bench-pg";
 const ADMIN_PASSWORD: &str = "bench-tenant-admin-pw";
 
+/// The `tenantry` binary's allocator, so the servers here allocate as `serve` does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let result = match parse_args(std::env::args().skip(1)) {
