@@ -40,15 +40,17 @@ fn opens_a_value_sealed_by_an_earlier_build() {
 #[test]
 fn sealed_form_is_versioned_ascii_naming_its_key() {
     let vault = fresh_vault();
-    let sealed = vault.seal(&secret("pw"), &ctx()).unwrap();
+    // Long enough that random base64 never contains it by chance ("pw" did, 1 run in ~70).
+    const PLAIN: &str = "correct-horse-battery-staple";
+    let sealed = vault.seal(&secret(PLAIN), &ctx()).unwrap();
     let text = sealed.as_str();
     assert!(text.is_ascii());
-    assert!(!text.contains("pw"));
+    assert!(!text.contains(PLAIN));
     assert!(text.starts_with(&format!("tv1.{}.", vault.current_key_id())));
     assert_eq!(sealed.key_id(), vault.current_key_id());
     assert_eq!(sealed.to_string(), text);
-    // 24-byte nonce + 2-byte ciphertext + 16-byte tag.
-    assert_eq!(split(text).2.len(), 24 + 2 + 16);
+    // 24-byte nonce + ciphertext as long as the plaintext + 16-byte tag.
+    assert_eq!(split(text).2.len(), 24 + PLAIN.len() + 16);
 }
 
 #[test]
