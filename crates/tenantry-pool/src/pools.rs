@@ -8,7 +8,7 @@ use tokio::runtime::Handle;
 
 use crate::conn::Slot;
 use crate::lease::{Lease, TenantConnection};
-use crate::state::{Plan, State, Wake};
+use crate::state::{Homed as _, Plan, State, Wake};
 use crate::stats::{Counters, PoolStats, ServerStats, TenantPoolStats};
 use crate::target::{ServerKey, TargetResolver, TenantTarget};
 use crate::{PoolConfig, PoolError};
@@ -64,7 +64,7 @@ impl Inner {
             }
             tracing::warn!(%tenant, "tenant connection left in an unknown state; dropping it");
             slot.abandon();
-            let server = inner.state().discard(tenant);
+            let server = inner.state().discard(tenant, generation, slot.home());
             slot.close().await;
             if let Some(server) = server {
                 inner.state().closed(server);

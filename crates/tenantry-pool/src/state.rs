@@ -11,7 +11,7 @@ use tenantry_core::TenantId;
 use tokio::sync::oneshot;
 
 use crate::target::{ServerKey, TenantTarget};
-use line::Line;
+use line::{Handed, Homes, Line};
 pub(crate) use line::{Home, Homed};
 
 /// How long the oldest waiter of a tenant lets waiters on a released slot's home thread go
@@ -43,6 +43,8 @@ struct TenantSlots<S> {
     /// takes no more sessions of its role, e.g. its `CONNECTION LIMIT` is reached by sessions
     /// outside this pool). Until then it is served with the slots it has.
     capped: Option<(usize, Instant)>,
+    /// Which threads opened its idle and leased slots.
+    homes: Homes,
 }
 
 impl<S> TenantSlots<S> {
@@ -132,6 +134,7 @@ impl<S: Homed> State<S> {
             connecting: 0,
             waiters: Line::new(),
             capped: None,
+            homes: Homes::default(),
         });
         slots.max = target.max_connections.max(1);
         if slots.leased + slots.connecting + slots.idle.len() == 0 {
@@ -212,15 +215,18 @@ impl<S: Homed> State<S> {
             })
             .min_by_key(|(_, key)| *key)?;
         let slots = self.tenants.get_mut(&victim)?;
-        let slot = slots.idle.remove(0).slot;
-        Some(slot)
+        let idle = slots.idle.remove(0);
+        slots.homes.remove(idle.home);
+        Some(idle.slot)
     }
 
     /// A new slot for `tenant` connected: it is leased to the caller.
+    /// Called on the thread that opened it.
     pub(crate) fn opened(&mut self, tenant: TenantId) {
         if let Some(s) = self.tenants.get_mut(&tenant) {
             s.connecting -= 1;
             s.leased += 1;
+            s.homes.add(Home::current());
         }
     }
 
@@ -274,12 +280,27 @@ impl<S: Homed> State<S> {
             return Some((server, slot));
         }
         let home = slot.home();
-        let slot = match s.waiters.hand(slot, generation, home, self.patience) {
-            Ok(()) => {
+        // Closing this slot so that a waiter opens one on its own thread needs a free permit
+        // for that open (this slot keeps its own until it is closed).
+        let permit_free = self
+            .servers
+            .get(&server)
+            .is_some_and(|srv| srv.permits < srv.budget);
+        let homes = &s.homes;
+        let rehome = |there: Home| permit_free && homes.lopsided(home, there);
+        let slot = match s
+            .waiters
+            .hand(slot, generation, home, self.patience, rehome)
+        {
+            Handed::Given => {
                 s.leased += 1;
                 return None;
             }
-            Err(slot) => slot,
+            Handed::Rehomed(slot) => {
+                s.homes.remove(home);
+                return Some((server, slot));
+            }
+            Handed::Nobody(slot) => slot,
         };
         s.idle.push(IdleSlot {
             slot,
@@ -301,9 +322,17 @@ impl<S: Homed> State<S> {
     /// A leased slot is lost (it could not be brought back to a known state): the tenant is
     /// below its maximum again. The caller closes it, then frees its permit with
     /// [`Self::closed`].
-    pub(crate) fn discard(&mut self, tenant: TenantId) -> Option<ServerKey> {
+    pub(crate) fn discard(
+        &mut self,
+        tenant: TenantId,
+        generation: u64,
+        home: Home,
+    ) -> Option<ServerKey> {
         let s = self.tenants.get_mut(&tenant)?;
         s.leased -= 1;
+        if s.generation == generation {
+            s.homes.remove(home);
+        }
         s.waiters.retry_one();
         Some(s.server)
     }
@@ -322,6 +351,7 @@ impl<S: Homed> State<S> {
             return Vec::new();
         };
         s.generation += 1;
+        s.homes.clear();
         let server = s.server;
         let idle: Vec<_> = s.idle.drain(..).map(|i| (server, i.slot)).collect();
         if s.leased == 0 && s.connecting == 0 {
@@ -362,7 +392,9 @@ impl<S: Homed> State<S> {
         let mut out = Vec::new();
         for s in self.tenants.values_mut() {
             while s.idle.len() > 1 && now.duration_since(s.idle[0].since) >= after {
-                out.push((s.server, s.idle.remove(0).slot));
+                let idle = s.idle.remove(0);
+                s.homes.remove(idle.home);
+                out.push((s.server, idle.slot));
             }
         }
         out

@@ -175,11 +175,11 @@ fn a_freed_permit_wakes_a_tenant_waiting_for_its_own_slots_below_its_maximum() {
     let (warm, other) = (TenantId::new(), TenantId::new());
     let t = target(1, 5);
     open(&mut state, warm, &t, 2);
-    open(&mut state, other, &t, 2);
+    let go = open(&mut state, other, &t, 2);
     let mut woken = waiting(state.plan(warm, &t, 2));
     assert!(woken.try_recv().is_err(), "waiting");
     // `other`'s slot is closed (evicted, reaped): its permit frees, and `warm` may open.
-    state.discard(other);
+    state.discard(other, go, Home::current());
     state.closed(Some(uuid::Uuid::from_u128(1)));
     assert!(matches!(woken.try_recv(), Ok(Wake::Retry)));
     assert!(matches!(state.plan(warm, &t, 2), Plan::Open(_)));
@@ -271,6 +271,76 @@ fn a_released_slot_goes_to_a_waiter_on_its_home_thread_first_within_patience() {
             .join()
             .unwrap();
     });
+}
+
+#[test]
+fn a_thread_holding_two_more_of_a_tenant_s_slots_gives_one_up_to_a_waiter_on_another() {
+    let (a, t) = (TenantId::new(), target(1, 3));
+    let state = std::sync::Mutex::new(state());
+    let step = std::sync::Barrier::new(2);
+    // All three of the tenant's slots are opened on this thread.
+    let g = {
+        let mut s = state.lock().unwrap();
+        open(&mut s, a, &t, 10);
+        open(&mut s, a, &t, 10);
+        open(&mut s, a, &t, 10)
+    };
+    // Each side records what it saw and asserts after the last step, so that a failed check
+    // cannot leave the other side waiting at a barrier.
+    let (released_first, released_second, there) = std::thread::scope(|scope| {
+        let there = scope.spawn(|| {
+            let (mut first, mut second) = {
+                let mut s = state.lock().unwrap();
+                (waiting(s.plan(a, &t, 10)), waiting(s.plan(a, &t, 10)))
+            };
+            step.wait(); // both queued on this thread
+            step.wait(); // a slot released on the other
+            let told_to_open = matches!(first.try_recv(), Ok(Wake::Retry));
+            let opens = {
+                let mut s = state.lock().unwrap();
+                let opens = matches!(s.plan(a, &t, 10), Plan::Open(_));
+                s.opened(a);
+                opens
+            };
+            step.wait(); // opened here
+            step.wait(); // another released on the other
+            let handed = matches!(second.try_recv(), Ok(Wake::Slot(..)));
+            (told_to_open, opens, handed)
+        });
+        step.wait();
+        // Released here with only the other thread waiting: 3 here against 0 there, so the
+        // slot comes back to be closed and the waiter is told to open its own.
+        let first = state.lock().unwrap().release(a, g, slot()).is_some();
+        step.wait();
+        step.wait();
+        // Now 2 here against 1 there: even enough, the next one is handed over.
+        let second = state.lock().unwrap().release(a, g, slot()).is_none();
+        step.wait();
+        (first, second, there.join().unwrap())
+    });
+    assert!(released_first, "closed, not handed over");
+    assert_eq!(
+        there,
+        (true, true, true),
+        "(told to open, opens, handed a slot)"
+    );
+    assert!(released_second, "handed over");
+}
+
+#[test]
+fn a_thread_is_a_home_unless_its_runtime_moves_tasks_between_threads() {
+    let here = Home::current();
+    assert_ne!(here, Home::ANYWHERE, "no runtime: the thread itself");
+    let single = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    assert_eq!(single.block_on(async { Home::current() }), here);
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let there = multi.block_on(async { tokio::spawn(async { Home::current() }).await.unwrap() });
+    assert_eq!(there, Home::ANYWHERE);
 }
 
 #[test]
