@@ -13,6 +13,10 @@ use crate::stats::{Counters, PoolStats, ServerStats, TenantPoolStats};
 use crate::target::{ServerKey, TargetResolver, TenantTarget};
 use crate::{PoolConfig, PoolError};
 
+mod guards;
+
+use guards::{PendingOpen, Waiting};
+
 /// Shared by the handle, the cache's eviction listener and outstanding leases.
 pub(crate) struct Inner {
     config: PoolConfig,
@@ -381,72 +385,4 @@ enum OpenError {
     /// Refused while the tenant holds other slots: it is capped at those for a while.
     TenantHoldsSlots,
     Unavailable(PoolError),
-}
-
-/// An acquire waiting in line. If it is dropped (cancelled, or its time ran out) after a slot
-/// was handed to it, the slot is released again — to the next in line — instead of being lost
-/// with its permit; a `Retry` it can no longer use is passed on.
-struct Waiting {
-    woken: Option<tokio::sync::oneshot::Receiver<Wake<Slot>>>,
-    inner: Arc<Inner>,
-    tenant: TenantId,
-    server: ServerKey,
-}
-
-impl Waiting {
-    /// The wake-up; `None` if the line was dropped. Cancellation-safe.
-    async fn recv(&mut self) -> Option<Wake<Slot>> {
-        let woken = self.woken.as_mut()?.await.ok();
-        self.woken = None;
-        woken
-    }
-
-    /// Stops waiting: a slot handed over meanwhile is returned to the caller.
-    fn give_up(&mut self) -> Option<(Slot, u64)> {
-        let mut woken = self.woken.take()?;
-        woken.close();
-        match woken.try_recv() {
-            Ok(Wake::Slot(slot, generation)) => Some((slot, generation)),
-            Ok(Wake::Retry) => {
-                self.inner.state().pass_on_retry(self.tenant, self.server);
-                None
-            }
-            Err(_) => None,
-        }
-    }
-}
-
-impl Drop for Waiting {
-    fn drop(&mut self) {
-        if let Some((slot, generation)) = self.give_up() {
-            self.inner.give_back(self.tenant, generation, slot);
-        }
-    }
-}
-
-/// Returns a reserved permit if an open is abandoned (its future dropped) before it finished.
-struct PendingOpen {
-    inner: Arc<Inner>,
-    tenant: TenantId,
-    server: ServerKey,
-    victim_closed: Option<tokio::task::JoinHandle<()>>,
-    done: bool,
-}
-
-impl Drop for PendingOpen {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        let (inner, tenant, server) = (self.inner.clone(), self.tenant, self.server);
-        match self.victim_closed.take() {
-            Some(closing) => {
-                self.inner.runtime.spawn(async move {
-                    closing.await.ok();
-                    inner.state().open_failed(tenant, server);
-                });
-            }
-            None => inner.state().open_failed(tenant, server),
-        }
-    }
 }

@@ -2,6 +2,7 @@
 //! has given out. Pure and synchronous; always used under one `std::sync::Mutex` that is never
 //! held across an `.await`.
 
+mod census;
 mod line;
 
 use std::collections::HashMap;
@@ -384,52 +385,6 @@ impl<S: Homed> State<S> {
         }) {
             s.waiters.retry_one();
         }
-    }
-
-    /// Idle slots beyond each tenant's most recent one, idle for longer than `after`.
-    pub(crate) fn reap(&mut self, after: Duration) -> Vec<(ServerKey, S)> {
-        let now = Instant::now();
-        let mut out = Vec::new();
-        for s in self.tenants.values_mut() {
-            while s.idle.len() > 1 && now.duration_since(s.idle[0].since) >= after {
-                let idle = s.idle.remove(0);
-                s.homes.remove(idle.home);
-                out.push((s.server, idle.slot));
-            }
-        }
-        out
-    }
-
-    /// (server, permits, idle, leased, connecting) per server.
-    /// One tenant's `(max, idle, leased, connecting, waiting)`, if it has slots here.
-    pub(crate) fn tenant_census(
-        &self,
-        tenant: &TenantId,
-    ) -> Option<(usize, usize, usize, usize, usize)> {
-        self.tenants.get(tenant).map(|s| {
-            (
-                s.max_now(),
-                s.idle.len(),
-                s.leased,
-                s.connecting,
-                s.waiters.len(),
-            )
-        })
-    }
-
-    pub(crate) fn census(&self) -> Vec<(ServerKey, usize, usize, usize, usize)> {
-        self.servers
-            .iter()
-            .map(|(key, srv)| {
-                let (mut idle, mut leased, mut connecting) = (0, 0, 0);
-                for s in self.tenants.values().filter(|s| s.server == *key) {
-                    idle += s.idle.len();
-                    leased += s.leased;
-                    connecting += s.connecting;
-                }
-                (*key, srv.permits, idle, leased, connecting)
-            })
-            .collect()
     }
 }
 
