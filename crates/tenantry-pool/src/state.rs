@@ -3,6 +3,7 @@
 //! held across an `.await`.
 
 mod census;
+mod heat;
 mod line;
 
 use std::collections::HashMap;
@@ -12,6 +13,7 @@ use tenantry_core::TenantId;
 use tokio::sync::oneshot;
 
 use crate::target::{ServerKey, TenantTarget};
+use heat::Heat;
 use line::{Handed, Homes, Line};
 pub(crate) use line::{Home, Homed};
 
@@ -46,6 +48,8 @@ struct TenantSlots<S> {
     capped: Option<(usize, Instant)>,
     /// Which threads opened its idle and leased slots.
     homes: Homes,
+    /// Its leases lately: the coldest tenant gives up a slot first.
+    heat: Heat,
 }
 
 impl<S> TenantSlots<S> {
@@ -136,6 +140,7 @@ impl<S: Homed> State<S> {
             waiters: Line::new(),
             capped: None,
             homes: Homes::default(),
+            heat: Heat::new(Instant::now()),
         });
         slots.max = target.max_connections.max(1);
         if slots.leased + slots.connecting + slots.idle.len() == 0 {
@@ -163,8 +168,13 @@ impl<S: Homed> State<S> {
         // a slot that has served nobody for `last_kept_for` (its tenant has gone quiet: a
         // connect on its next request costs less than queueing this one's on too few
         // connections); never one used moments ago. Without one, it waits for one of its own.
+        // While one of its opens is under way its line is waiting for that connect, not for
+        // depth: another steal then would be a second connect (and, under load, a third...)
+        // for requests the first one is about to serve.
         let holds = slots.leased + slots.connecting > 0;
-        let may_steal = !holds || slots.waiters.queued_for(Instant::now()) >= self.depth_after;
+        let may_steal = !holds
+            || (slots.connecting == 0
+                && slots.waiters.queued_for(Instant::now()) >= self.depth_after);
         let victim = if may_steal {
             self.take_idle_victim(target.server, tenant, holds)
         } else {
@@ -187,17 +197,21 @@ impl<S: Homed> State<S> {
     /// Removes an idle slot of the server from a tenant other than `except`, in this order:
     ///
     /// 1. a **quiet** slot, idle for `last_kept_for` (its tenant has gone quiet, or holds more
-    ///    than it uses), least recently used first: the choice an LRU cache would make;
+    ///    than it uses);
     /// 2. unless the caller is a `holder` (a tenant asking for depth, not for its first
-    ///    connection): a spare slot (of a tenant holding others), then anyone's last one, least
-    ///    recently used first: the caller misses either way, so it takes what costs others least.
+    ///    connection): a spare slot (of a tenant holding others), then anyone's last one: the
+    ///    caller misses either way, so it takes what costs others least.
+    ///
+    /// Within each, the coldest tenant's (fewest leases lately, see `heat`), then the least
+    /// recently used: what an LFU cache would evict, which misses less than LRU when a few
+    /// tenants take most requests.
     ///
     /// A holder never takes a slot in use moments ago: taking a busy tenant's spare would only
     /// make that tenant take one back from someone else, and so on (each steal a connect).
     fn take_idle_victim(&mut self, server: ServerKey, except: TenantId, holder: bool) -> Option<S> {
         let now = Instant::now();
         let kept_for = self.last_kept_for;
-        let (victim, _) = self
+        let victim = self
             .tenants
             .iter()
             .filter(|(id, s)| **id != except && s.server == server && !s.idle.is_empty())
@@ -212,9 +226,14 @@ impl<S: Homed> State<S> {
                 } else {
                     2
                 };
-                Some((*id, (tier, since)))
+                Some((*id, tier, s.heat.at(now), since))
             })
-            .min_by_key(|(_, key)| *key)?;
+            .min_by(|a, b| {
+                (a.1.cmp(&b.1))
+                    .then(a.2.total_cmp(&b.2))
+                    .then(a.3.cmp(&b.3))
+            })
+            .map(|(id, ..)| id)?;
         let slots = self.tenants.get_mut(&victim)?;
         let idle = slots.idle.remove(0);
         slots.homes.remove(idle.home);
@@ -275,6 +294,7 @@ impl<S: Homed> State<S> {
     ) -> Option<(ServerKey, S)> {
         let s = self.tenants.get_mut(&tenant)?;
         s.leased -= 1;
+        s.heat.bump(Instant::now());
         let server = s.server;
         if s.generation != generation {
             s.waiters.retry_one(); // below its maximum again

@@ -124,17 +124,23 @@ fn a_busy_tenant_takes_another_tenant_s_last_slot_once_it_has_gone_quiet() {
 fn a_busy_tenant_goes_deeper_only_once_its_requests_have_queued_for_a_while() {
     let depth_after = Duration::from_millis(40);
     let mut state = State::new(Duration::ZERO, depth_after);
-    let (hot, quiet) = (TenantId::new(), TenantId::new());
+    let (hot, quiet, other) = (TenantId::new(), TenantId::new(), TenantId::new());
     let t = target(1, 5);
-    open(&mut state, hot, &t, 2);
-    let gq = open(&mut state, quiet, &t, 2);
+    open(&mut state, hot, &t, 3);
+    let gq = open(&mut state, quiet, &t, 3);
     state.release(quiet, gq, 7);
+    let go = open(&mut state, other, &t, 3);
+    state.release(other, go, 8);
     // A burst: the first request to queue waits for `hot`'s own connection.
-    let _first = waiting(state.plan(hot, &t, 2));
-    assert!(matches!(state.plan(hot, &t, 2), Plan::Wait(_)));
+    let _first = waiting(state.plan(hot, &t, 3));
+    assert!(matches!(state.plan(hot, &t, 3), Plan::Wait(_)));
     std::thread::sleep(depth_after + Duration::from_millis(10));
-    // Still queueing: sustained load, so it takes the quiet slot.
-    assert!(matches!(state.plan(hot, &t, 2), Plan::Steal(7, _)));
+    // Still queueing: sustained load, so it takes a quiet slot...
+    assert!(matches!(state.plan(hot, &t, 3), Plan::Steal(7, _)));
+    // ...one at a time: while that connect is under way the line waits for it.
+    assert!(matches!(state.plan(hot, &t, 3), Plan::Wait(_)));
+    state.opened(hot);
+    assert!(matches!(state.plan(hot, &t, 3), Plan::Steal(8, _)));
 }
 
 #[test]
@@ -151,9 +157,33 @@ fn a_newcomer_takes_a_quiet_slot_before_a_busy_tenant_s_spare() {
     open(&mut state, busy, &t, 3);
     state.release(busy, gb, 2);
     match state.plan(newcomer, &t, 3) {
-        Plan::Steal(victim, _) => assert_eq!(victim, 1, "the quiet tenant's slot, as LRU would"),
+        Plan::Steal(victim, _) => assert_eq!(victim, 1, "the quiet tenant's slot"),
         _ => panic!("expected a steal"),
     }
+}
+
+#[test]
+fn a_newcomer_takes_the_coldest_tenant_s_slot_not_the_least_recently_used() {
+    // Every idle slot counts as quiet at once, so only heat and recency decide.
+    let mut state = State::new(Duration::ZERO, Duration::ZERO);
+    let (popular, rare, newcomer) = (TenantId::new(), TenantId::new(), TenantId::new());
+    let t = target(1, 5);
+    // `popular` is served ten times, then `rare` once, after it.
+    let gp = open(&mut state, popular, &t, 2);
+    state.release(popular, gp, 1);
+    for _ in 0..9 {
+        assert!(matches!(state.plan(popular, &t, 2), Plan::Take(1, _)));
+        state.release(popular, gp, 1);
+    }
+    let gr = open(&mut state, rare, &t, 2);
+    state.release(rare, gr, 2);
+    // `popular`'s slot is the least recently used, but `rare` is the colder tenant.
+    match state.plan(newcomer, &t, 2) {
+        Plan::Steal(victim, _) => assert_eq!(victim, 2, "the rarely used tenant's slot"),
+        _ => panic!("expected a steal"),
+    }
+    state.opened(newcomer);
+    assert_eq!(state.census()[0].1, 2, "permits never exceed the budget");
 }
 
 #[test]
