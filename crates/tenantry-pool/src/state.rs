@@ -3,8 +3,8 @@
 //! held across an `.await`.
 
 mod census;
-mod heat;
 mod line;
+mod victim;
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -13,9 +13,9 @@ use tenantry_core::TenantId;
 use tokio::sync::oneshot;
 
 use crate::target::{ServerKey, TenantTarget};
-use heat::Heat;
 use line::{Handed, Homes, Line};
 pub(crate) use line::{Home, Homed};
+use victim::Heat;
 
 /// How long the oldest waiter of a tenant lets waiters on a released slot's home thread go
 /// first (see `line`): a few hand-offs' worth under load, far below any acquire timeout.
@@ -192,52 +192,6 @@ impl<S: Homed> State<S> {
             }
             None => Plan::Wait(self.server(target.server, budget).waiters.push()),
         }
-    }
-
-    /// Removes an idle slot of the server from a tenant other than `except`, in this order:
-    ///
-    /// 1. a **quiet** slot, idle for `last_kept_for` (its tenant has gone quiet, or holds more
-    ///    than it uses);
-    /// 2. unless the caller is a `holder` (a tenant asking for depth, not for its first
-    ///    connection): a spare slot (of a tenant holding others), then anyone's last one: the
-    ///    caller misses either way, so it takes what costs others least.
-    ///
-    /// Within each, the coldest tenant's (fewest leases lately, see `heat`), then the least
-    /// recently used: what an LFU cache would evict, which misses less than LRU when a few
-    /// tenants take most requests.
-    ///
-    /// A holder never takes a slot in use moments ago: taking a busy tenant's spare would only
-    /// make that tenant take one back from someone else, and so on (each steal a connect).
-    fn take_idle_victim(&mut self, server: ServerKey, except: TenantId, holder: bool) -> Option<S> {
-        let now = Instant::now();
-        let kept_for = self.last_kept_for;
-        let victim = self
-            .tenants
-            .iter()
-            .filter(|(id, s)| **id != except && s.server == server && !s.idle.is_empty())
-            .filter_map(|(id, s)| {
-                let since = s.idle[0].since;
-                let tier = if now.duration_since(since) >= kept_for {
-                    0
-                } else if holder {
-                    return None;
-                } else if s.leased + s.idle.len() > 1 {
-                    1
-                } else {
-                    2
-                };
-                Some((*id, tier, s.heat.at(now), since))
-            })
-            .min_by(|a, b| {
-                (a.1.cmp(&b.1))
-                    .then(a.2.total_cmp(&b.2))
-                    .then(a.3.cmp(&b.3))
-            })
-            .map(|(id, ..)| id)?;
-        let slots = self.tenants.get_mut(&victim)?;
-        let idle = slots.idle.remove(0);
-        slots.homes.remove(idle.home);
-        Some(idle.slot)
     }
 
     /// A new slot for `tenant` connected: it is leased to the caller.
