@@ -16,31 +16,33 @@
 //! Needs `TENANTRY_TEST_PG_URL` and `TENANTRY_TEST_PG_BIN` (`scripts/with-pg --durable`).
 //! Without `--bench` (under `cargo test --all-targets`) it only checks its statistics.
 
-use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
+#[path = "backup/args.rs"]
+mod args;
+#[path = "backup/measure.rs"]
+mod measure;
+#[path = "backup/report.rs"]
+mod report;
+
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail, ensure};
-use sea_orm::{ConnectionTrait as _, DbBackend, Statement};
+use anyhow::{Context as _, Result};
 use secrecy::SecretString;
-use sqlx::{AssertSqlSafe, Connection as _, Executor as _, PgConnection};
-use tenantry_backup::{archive, store::BackupStore};
+use sqlx::{Connection as _, PgConnection};
 use tenantry_core::vault::{KeyRing, Vault, hash_password};
 use tenantry_core::{Email, PlanId, ServerName, Subdomain, settings::DatabaseUrl};
 use tenantry_provision::{BackupConfig, CreateTenant, FinalBackup, Provisioner};
-use tenantry_registry::{Actor, NewServer, Origin, Registry, ServerDialect, Tenant};
+use tenantry_registry::{Actor, NewServer, Origin, Registry, ServerDialect};
 use tenantry_test_utils::bench_doc::median;
 use tenantry_test_utils::{TestDb, bench_doc};
 use url::Url;
 
+use args::{Args, parse_args};
+use measure::{Bare, measure};
+use report::report;
+
 const SECTION: &str = "## Backups: throughput and restore against bare pg_dump / pg_restore";
-const USAGE: &str = "usage: backup [--rounds N] [--warmup N] [--vouchers N] [--doc FILE]";
-/// Issue #18: backup throughput ≥ 0.8× bare `pg_dump`, restore time ≤ 1.25× bare `pg_restore`.
-const DUMP_TARGET: f64 = 0.8;
-const RESTORE_TARGET: f64 = 1.25;
-const MB: f64 = 1024.0 * 1024.0;
 
 const METHOD: &str = "Method: one throwaway cluster (`scripts/with-pg --durable`); both sides run \
 the same `pg_dump`/`pg_restore` (`TENANTRY_TEST_PG_BIN`) on the same database; files on the same \
@@ -56,45 +58,6 @@ verify the file (sha256 + AEAD), `CREATE DATABASE`, decrypt → `pg_restore --si
 --no-owner --no-privileges --role=<tenant>`, migration check, fence, swap, `DROP DATABASE` of the \
 old one; its load is `prepare_ms` − a separate `archive::verify` of the same file. The production \
 fence settle is a fixed sleep, added on its own row.";
-
-struct Args {
-    bench: bool,
-    rounds: usize,
-    warmup: usize,
-    vouchers: u64,
-    doc: Option<PathBuf>,
-}
-
-fn parse_args() -> Result<Args> {
-    let (rounds, warmup, vouchers) = (5, 1, 250_000);
-    let mut a = Args {
-        bench: false,
-        rounds,
-        warmup,
-        vouchers,
-        doc: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || {
-            it.next()
-                .with_context(|| format!("{arg} needs a value\n{USAGE}"))
-        };
-        match arg.as_str() {
-            "--bench" => a.bench = true,
-            "--rounds" => a.rounds = value()?.parse().context("--rounds")?,
-            "--warmup" => a.warmup = value()?.parse().context("--warmup")?,
-            "--vouchers" => a.vouchers = value()?.parse().context("--vouchers")?,
-            "--doc" => a.doc = Some(value()?.into()),
-            _ => bail!("unknown argument {arg:?}\n{USAGE}"),
-        }
-    }
-    ensure!(
-        a.rounds >= 1 && a.vouchers >= 1,
-        "--rounds and --vouchers must be at least 1"
-    );
-    Ok(a)
-}
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -112,60 +75,6 @@ async fn main() -> ExitCode {
     };
     eprintln!("bench backup: error: {e:#}");
     ExitCode::FAILURE
-}
-
-/// One round, in seconds (sizes in MB).
-#[derive(Default, Clone, Copy)]
-struct Round {
-    db_mb: f64,
-    dump: f64,
-    dump_nosync: f64,
-    backup: f64,
-    create_db: f64,
-    bare_restore: f64,
-    restore: f64,
-    prepare: f64,
-    switch: f64,
-    verify: f64,
-    dump_mb: f64,
-    archive_mb: f64,
-}
-
-/// The server's own tools, as its admin.
-struct Bare {
-    admin: PgConnection,
-    url: Url,
-    bin: PathBuf,
-}
-
-impl Bare {
-    fn url_for(&self, db: &str) -> String {
-        let mut url = self.url.clone();
-        url.set_path(&format!("/{db}"));
-        url.into()
-    }
-
-    async fn exec(&mut self, sql: String) -> Result<f64> {
-        let started = Instant::now();
-        self.admin
-            .execute(AssertSqlSafe(sql.clone()))
-            .await
-            .context(sql)?;
-        Ok(started.elapsed().as_secs_f64())
-    }
-
-    /// Runs `tool` with whitespace-separated `args` (temp paths and URLs: no spaces).
-    async fn tool(&self, tool: &str, args: String) -> Result<f64> {
-        let started = Instant::now();
-        let mut command = tokio::process::Command::new(self.bin.join(tool));
-        let out = command.args(args.split_whitespace()).output().await?;
-        ensure!(
-            out.status.success(),
-            "{tool}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Ok(started.elapsed().as_secs_f64())
-    }
 }
 
 async fn run(args: Args) -> Result<()> {
@@ -247,197 +156,4 @@ async fn run(args: Args) -> Result<()> {
     bench_doc::write_section(doc, SECTION, &section)?;
     eprintln!("bench backup: wrote {}", doc.display());
     Ok(())
-}
-
-/// Fills the tenant, then runs the rounds. Returns the tables' size and the measured rounds.
-async fn measure(
-    args: &Args,
-    bare: &mut Bare,
-    pg: &Provisioner,
-    tenant: &Tenant,
-    dir: &Path,
-) -> Result<(f64, Vec<Round>)> {
-    eprintln!(
-        "bench backup: filling the tenant with {} vouchers",
-        args.vouchers
-    );
-    let conn = pg.connect_tenant(tenant).await?;
-    let fill = [
-        "INSERT INTO ledgers (code, name, type) SELECT 'L' || lpad(i::text, 5, '0'), \
-         'Ledger ' || i || ' ' || md5(i::text), (ARRAY['asset','liability','equity','income',\
-         'expense'])[1 + i % 5] FROM generate_series(1, 2000) i"
-            .to_owned(),
-        format!(
-            "INSERT INTO vouchers (number, date, narration, posted_at) SELECT 'V' || \
-             lpad(i::text, 9, '0'), DATE '2020-01-01' + i % 2000, 'Payment ' || i || ' ref ' \
-             || md5(i::text), now() FROM generate_series(1, {}) i",
-            args.vouchers
-        ),
-        // Balanced: one debit of 2a, two credits of a, on ledgers spread over the chart.
-        "INSERT INTO voucher_lines (voucher_id, ledger_id, debit, credit) SELECT v.id, \
-         l.first + (v.id * 7 + k * 13) % 2000, CASE WHEN k = 0 THEN 2 * a ELSE 0 END, \
-         CASE WHEN k = 0 THEN 0 ELSE a END FROM (SELECT id, 100 + id * 37 % 100000 AS a \
-         FROM vouchers) v, generate_series(0, 2) k, (SELECT min(id) AS first FROM ledgers) l"
-            .to_owned(),
-        "VACUUM (ANALYZE) ledgers, vouchers, voucher_lines".to_owned(),
-        "SELECT sum(pg_table_size(t::regclass))::bigint FROM \
-         unnest(ARRAY['ledgers','vouchers','voucher_lines']) t"
-            .to_owned(),
-    ];
-    let mut size = None;
-    for sql in fill {
-        size = conn
-            .query_one_raw(Statement::from_string(DbBackend::Postgres, sql))
-            .await?;
-    }
-    let tables_mb = size.context("no size")?.try_get_by_index::<i64>(0)? as f64 / MB;
-    conn.close().await?;
-    eprintln!("bench backup: {tables_mb:.0} MB in the tables");
-
-    let mut rounds = Vec::new();
-    for round in 0..args.warmup + args.rounds {
-        let db_url = bare.url_for(&pg.registry().find_tenant(&tenant.id.into()).await?.db_name);
-        let size = "SELECT pg_database_size(current_database())";
-        let mut db = PgConnection::connect(&db_url).await?;
-        let db_bytes: i64 = sqlx::query_scalar(size).fetch_one(&mut db).await?;
-        db.close().await?;
-        let mut r = Round {
-            db_mb: db_bytes as f64 / MB,
-            ..Round::default()
-        };
-        let dump = dir
-            .join(format!("bare-{round}.dump"))
-            .to_string_lossy()
-            .into_owned();
-        let mut backup = None;
-        for i in 0..3 {
-            bare.exec("CHECKPOINT".into()).await?;
-            match (round + i) % 3 {
-                0 => {
-                    r.dump = bare
-                        .tool("pg_dump", format!("-Fc -f {dump} -d {db_url}"))
-                        .await?
-                }
-                1 => {
-                    let args = format!("-Fc --no-sync -f {dump}.nosync -d {db_url}");
-                    r.dump_nosync = bare.tool("pg_dump", args).await?;
-                }
-                _ => {
-                    let started = Instant::now();
-                    backup = Some(
-                        pg.backup(&tenant.id.into(), &Origin::from(Actor::System))
-                            .await?,
-                    );
-                    r.backup = started.elapsed().as_secs_f64();
-                }
-            }
-        }
-        let backup = backup.expect("each round takes a backup");
-        r.dump_mb = std::fs::metadata(&dump)?.len() as f64 / MB;
-        r.archive_mb = backup.bytes.unwrap_or_default() as f64 / MB;
-        let fresh = format!("bare_restore_{round}");
-        for i in 0..2 {
-            bare.exec("CHECKPOINT".into()).await?;
-            if (round + i) % 2 == 0 {
-                r.create_db = bare.exec(format!(r#"CREATE DATABASE "{fresh}""#)).await?;
-                let flags = "--single-transaction --no-owner --no-privileges";
-                let args = format!("{flags} -d {} {dump}", bare.url_for(&fresh));
-                r.bare_restore = r.create_db + bare.tool("pg_restore", args).await?;
-            } else {
-                let started = Instant::now();
-                let origin = Origin::from(Actor::System);
-                let restored = pg.restore(&tenant.id.into(), backup.id, &origin).await?;
-                r.restore = started.elapsed().as_secs_f64();
-                r.prepare = restored.prepare_ms as f64 / 1e3;
-                r.switch = restored.switch_ms as f64 / 1e3;
-            }
-        }
-        let (store, key) = BackupStore::for_location(&backup.location, &pg.backup_config().s3)?;
-        let started = Instant::now();
-        archive::verify(pg.registry().vault(), store.reader(&key).await?).await?;
-        r.verify = started.elapsed().as_secs_f64();
-        bare.exec(format!(r#"DROP DATABASE "{fresh}" WITH (FORCE)"#))
-            .await?;
-        std::fs::remove_file(&dump)?;
-        std::fs::remove_file(format!("{dump}.nosync"))?;
-        store.delete(&key).await?;
-        let measured = round.checked_sub(args.warmup);
-        let label = measured.map_or("warm-up".into(), |i| format!("{}/{}", i + 1, args.rounds));
-        eprintln!(
-            "bench backup: {label}: pg_dump {:.2} s, backup {:.2} s; pg_restore {:.2} s, \
-             restore {:.2} s (prepare {:.2}, verify {:.2}, switch {:.2})",
-            r.dump, r.backup, r.bare_restore, r.restore, r.prepare, r.verify, r.switch
-        );
-        rounds.extend(measured.map(|_| r));
-    }
-    Ok((tables_mb, rounds))
-}
-
-type Of = fn(&Round) -> f64;
-/// A row's figure, the baseline it is compared with (`true`: as throughput, baseline time /
-/// ours; `false`: as time, ours / baseline), and whether the row carries the issue's target.
-type Row = (&'static str, Of, Option<(Of, bool)>, bool);
-
-const DUMP: Option<(Of, bool)> = Some((|r| r.dump, true));
-const BARE: Option<(Of, bool)> = Some((|r| r.bare_restore, false));
-
-#[rustfmt::skip]
-const ROWS: [Row; 11] = [
-    ("**dump baseline**: `pg_dump -Fc -f FILE`", |r| r.dump, None, false),
-    ("&nbsp;&nbsp;`pg_dump -Fc --no-sync -f FILE`", |r| r.dump_nosync, DUMP, false),
-    ("**Tenantry backup** (`Provisioner::backup`)", |r| r.backup, DUMP, true),
-    ("**restore baseline**: `CREATE DATABASE` + bare `pg_restore`", |r| r.bare_restore, None, false),
-    ("&nbsp;&nbsp;of which `CREATE DATABASE`", |r| r.create_db, BARE, false),
-    ("**Tenantry restore** (`Provisioner::restore`, fence settle 0)", |r| r.restore, BARE, true),
-    ("&nbsp;&nbsp;prepare (`prepare_ms`)", |r| r.prepare, BARE, false),
-    ("&nbsp;&nbsp;&nbsp;&nbsp;verify (sha256 + AEAD, timed apart)", |r| r.verify, BARE, false),
-    ("&nbsp;&nbsp;&nbsp;&nbsp;load: prepare − verify", |r| r.prepare - r.verify, BARE, true),
-    ("&nbsp;&nbsp;fence → swap (`switch_ms`)", |r| r.switch, BARE, false),
-    ("&nbsp;&nbsp;after the swap (drop of the old database)", |r| r.restore - r.prepare - r.switch, BARE, false),
-];
-
-/// The figures as a markdown table.
-fn report(rounds: &[Round], settle: f64) -> String {
-    let col = |f: Of| median(&rounds.iter().map(f).collect::<Vec<_>>());
-    let db = col(|r| r.db_mb);
-    let mut out = String::from(
-        "| measurement | median s | min–max s | MB/s of database | × baseline (medians) \
-         | × baseline (paired) | target |\n|---|---:|---:|---:|---:|---:|---|\n",
-    );
-    for (what, of, versus, has_target) in ROWS {
-        let v: Vec<f64> = rounds.iter().map(of).collect();
-        let (lo, hi) = v
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(l, h), x| (l.min(*x), h.max(*x)));
-        let m = median(&v);
-        let (mut ratio, mut paired, mut target) = (String::new(), String::new(), String::new());
-        if let Some((base, throughput)) = versus {
-            let of_pair = |o: f64, b: f64| if throughput { b / o } else { o / b };
-            let x = of_pair(m, col(base));
-            let pairs: Vec<f64> = rounds.iter().map(|r| of_pair(of(r), base(r))).collect();
-            (ratio, paired) = (format!("{x:.2}×"), format!("{:.2}×", median(&pairs)));
-            let (bound, ok) = match throughput {
-                true => (format!("≥ {DUMP_TARGET}×"), x >= DUMP_TARGET),
-                false => (format!("≤ {RESTORE_TARGET}×"), x <= RESTORE_TARGET),
-            };
-            if has_target {
-                target = format!("{bound} — {}", if ok { "met" } else { "**missed**" });
-            }
-        }
-        let _ = writeln!(
-            out,
-            "| {what} | {m:.2} | {lo:.2}–{hi:.2} | {:.0} | {ratio} | {paired} | {target} |",
-            db / m
-        );
-    }
-    let whole = col(|r| r.restore) + settle;
-    let _ = writeln!(
-        out,
-        "\nBare dump {:.1} MB, archive {:.1} MB. With the production fence settle ({settle} s, a \
-         sleep) the whole restore takes {whole:.2} s, {:.2}× the baseline.",
-        col(|r| r.dump_mb),
-        col(|r| r.archive_mb),
-        whole / col(|r| r.bare_restore)
-    );
-    out
 }
