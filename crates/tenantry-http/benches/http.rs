@@ -78,21 +78,16 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let result = match parse_args(std::env::args().skip(1)) {
-        // Under `cargo test` (the workspace suite builds all targets): check the report logic
-        // only, without a server or wrk, and leave the measuring to `scripts/bench http`.
-        Ok(args) if !args.bench => {
-            self_check();
-            println!("bench http: report logic ok (measure with `scripts/bench http`)");
-            Ok(())
-        }
-        Ok(args) => {
-            log_to_stderr();
-            run(args).await
-        }
-        Err(e) => Err(e),
-    };
-    match result {
+    let args = parse_args(std::env::args_os()).unwrap_or_else(|e| e.exit());
+    // Under `cargo test` (the workspace suite builds all targets): check the report logic only,
+    // without a server or wrk, and leave the measuring to `scripts/bench http`.
+    if !args.bench {
+        self_check();
+        println!("bench http: report logic ok (measure with `scripts/bench http`)");
+        return ExitCode::SUCCESS;
+    }
+    log_to_stderr();
+    match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench http: error: {e:#}");
@@ -337,12 +332,14 @@ async fn make_room_for_baseline(
 /// mismatch).
 fn self_check() {
     pgbench::self_check();
-    let args = parse_args(["--bench", "--duration", "5", "--tenants", "0"].map(String::from))
+    let args = parse_args(["http", "--bench", "--duration", "5", "--tenants", "0"])
         .expect("valid arguments");
     assert!(args.bench && args.duration == 5 && args.tenants == 0);
     assert_eq!(args.non_default(), " --duration 5 --tenants 0");
-    assert!(parse_args(["--tenants", "1"].map(String::from)).is_err());
-    assert!(parse_args(["--threads", "4", "--connections", "2"].map(String::from)).is_err());
+    assert_eq!(parse_args(["http"]).unwrap().non_default(), "");
+    assert!(parse_args(["http", "--tenants", "1"]).is_err());
+    assert!(parse_args(["http", "--threads", "4", "--connections", "2"]).is_err());
+    assert!(parse_args(["http", "--rounds", "0"]).is_err());
 
     let out = format!(
         "Running 10s test\n  2 threads\n{WRK_MARKER}{{\"requests\":50000,\"duration_us\":10000000,\

@@ -32,7 +32,8 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, ensure};
-use args::{Args, parse_args};
+use args::Args;
+use clap::Parser as _;
 use drive::drive;
 use loads::{cold_tenant, pgbench_connect_rate};
 use report::{Results, chrono_date, lru_misses, report, self_check};
@@ -48,16 +49,13 @@ const QUERY: &str = "SELECT v FROM items WHERE id = $1";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let result = match parse_args(std::env::args().skip(1)) {
-        Ok(args) if !args.bench => {
-            self_check();
-            println!("bench pool: report logic ok (measure with `scripts/bench pool`)");
-            Ok(())
-        }
-        Ok(args) => run(args).await,
-        Err(e) => Err(e),
-    };
-    match result {
+    let args = Args::parse();
+    if !args.bench {
+        self_check();
+        println!("bench pool: report logic ok (measure with `scripts/bench pool`)");
+        return ExitCode::SUCCESS;
+    }
+    match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench pool: {e:#}");

@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
+use clap::Parser as _;
 use secrecy::SecretString;
 use sqlx::{Connection as _, PgConnection};
 use tenantry_core::vault::{KeyRing, Vault, hash_password};
@@ -38,7 +39,7 @@ use tenantry_test_utils::bench_doc::median;
 use tenantry_test_utils::{TestDb, bench_doc};
 use url::Url;
 
-use args::{Args, parse_args};
+use args::Args;
 use measure::{Bare, measure};
 use report::report;
 
@@ -61,16 +62,13 @@ fence settle is a fixed sleep, added on its own row.";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let result = match parse_args() {
-        Ok(args) if !args.bench => {
-            assert_eq!(median(&[3.0, 1.0, 2.0, 9.0]), 2.5, "median");
-            println!("bench backup: report logic ok (measure with `scripts/bench backup`)");
-            Ok(())
-        }
-        Ok(args) => run(args).await,
-        Err(e) => Err(e),
-    };
-    let Err(e) = result else {
+    let args = Args::parse();
+    if !args.bench {
+        assert_eq!(median(&[3.0, 1.0, 2.0, 9.0]), 2.5, "median");
+        println!("bench backup: report logic ok (measure with `scripts/bench backup`)");
+        return ExitCode::SUCCESS;
+    }
+    let Err(e) = run(args).await else {
         return ExitCode::SUCCESS;
     };
     eprintln!("bench backup: error: {e:#}");

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result, bail, ensure};
+use anyhow::{Context as _, Result, ensure};
+use clap::Parser;
 use sea_orm::{ConnectionTrait as _, DbBackend, Statement};
 use secrecy::SecretString;
 use tenantry_core::vault::{KeyRing, Vault, hash_password};
@@ -28,54 +29,40 @@ use tenantry_registry::{Actor, NewServer, Origin, Registry, ServerDialect, Tenan
 use tenantry_test_utils::{TestDb, bench_doc};
 
 const SECTION: &str = "## Moves: write pause between two clusters under a full-speed writer";
-const USAGE: &str = "usage: move_pause [--rounds N] [--ledgers N] [--doc FILE]";
 const SERVERS: [&str; 2] = ["bench-a", "bench-b"];
 
+/// `scripts/bench move [--rounds N] [--ledgers N]`.
+#[derive(Debug, Parser)]
+#[command(bin_name = "move_pause")]
 struct Args {
+    /// Set by `cargo bench`; without it only the statistics are checked.
+    #[arg(long)]
     bench: bool,
+    /// Moves, alternating between the two clusters.
+    #[arg(
+        long,
+        default_value_t = 10,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
+    )]
     rounds: usize,
+    /// Ledgers in the tenant, the rows each move copies.
+    #[arg(long, default_value_t = 50_000)]
     ledgers: u64,
+    /// Markdown file whose section to replace with the results.
+    #[arg(long)]
     doc: Option<PathBuf>,
-}
-
-fn parse_args() -> Result<Args> {
-    let mut a = Args {
-        bench: false,
-        rounds: 10,
-        ledgers: 50_000,
-        doc: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || {
-            it.next()
-                .with_context(|| format!("{arg} needs a value\n{USAGE}"))
-        };
-        match arg.as_str() {
-            "--bench" => a.bench = true,
-            "--rounds" => a.rounds = value()?.parse().context("--rounds")?,
-            "--ledgers" => a.ledgers = value()?.parse().context("--ledgers")?,
-            "--doc" => a.doc = Some(value()?.into()),
-            _ => bail!("unknown argument {arg:?}\n{USAGE}"),
-        }
-    }
-    ensure!(a.rounds >= 1, "--rounds must be at least 1");
-    Ok(a)
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let result = match parse_args() {
-        Ok(args) if !args.bench => {
-            assert_eq!(percentile(&[3.0, 1.0, 2.0, 9.0], 50.0), 2.0, "p50");
-            assert_eq!(percentile(&[3.0, 1.0, 2.0, 9.0], 100.0), 9.0, "max");
-            println!("bench move_pause: report logic ok (measure with `scripts/bench move`)");
-            Ok(())
-        }
-        Ok(args) => run(args).await,
-        Err(e) => Err(e),
-    };
-    let Err(e) = result else {
+    let args = Args::parse();
+    if !args.bench {
+        assert_eq!(percentile(&[3.0, 1.0, 2.0, 9.0], 50.0), 2.0, "p50");
+        assert_eq!(percentile(&[3.0, 1.0, 2.0, 9.0], 100.0), 9.0, "max");
+        println!("bench move_pause: report logic ok (measure with `scripts/bench move`)");
+        return ExitCode::SUCCESS;
+    }
+    let Err(e) = run(args).await else {
         return ExitCode::SUCCESS;
     };
     eprintln!("bench move_pause: error: {e:#}");

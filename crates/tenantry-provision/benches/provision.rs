@@ -38,6 +38,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, ensure};
+use clap::Parser as _;
 use secrecy::SecretString;
 use sqlx::{Connection as _, PgConnection};
 use tenantry_core::ServerName;
@@ -50,7 +51,7 @@ use tenantry_test_utils::TestDb;
 use tenantry_test_utils::bench_doc::{Machine, machine};
 use url::Url;
 
-use args::{Args, parse_args};
+use args::Args;
 use report::{report, section, self_check, write_doc};
 use rounds::{Fleet, Samples, measure};
 use server::{Leftovers, Server, clean_up};
@@ -61,18 +62,15 @@ const FLEET_CONCURRENCY: usize = 8;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let result = match parse_args() {
-        // Under `cargo test` (the workspace suite builds all targets): check the report logic
-        // only, without a server, and leave the measuring to `scripts/bench provision`.
-        Ok(args) if !args.bench => {
-            self_check();
-            println!("bench provision: report logic ok (measure with `scripts/bench provision`)");
-            Ok(())
-        }
-        Ok(args) => run(args).await,
-        Err(e) => Err(e),
-    };
-    match result {
+    let args = Args::parse();
+    // Under `cargo test` (the workspace suite builds all targets): check the report logic
+    // only, without a server, and leave the measuring to `scripts/bench provision`.
+    if !args.bench {
+        self_check();
+        println!("bench provision: report logic ok (measure with `scripts/bench provision`)");
+        return ExitCode::SUCCESS;
+    }
+    match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench provision: error: {e:#}");

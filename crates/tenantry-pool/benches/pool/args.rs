@@ -2,42 +2,25 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result, bail, ensure};
+use clap::builder::RangedU64ValueParser;
 
-#[derive(Debug, Clone)]
+/// `scripts/bench pool [--duration SECS] [--warmup SECS] [--concurrency N]`.
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "pool", bin_name = "pool", args_override_self = true)]
 pub(crate) struct Args {
+    /// Set by `cargo bench`; without it only the report arithmetic is checked.
+    #[arg(long)]
     pub(crate) bench: bool,
+    /// Measured seconds per load.
+    #[arg(long, value_name = "SECS", default_value_t = 8, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) duration: u64,
+    /// Unmeasured seconds of load before each measured window.
+    #[arg(long, value_name = "SECS", default_value_t = 4)]
     pub(crate) warmup: u64,
+    /// Closed-loop tasks issuing requests.
+    #[arg(long, value_name = "N", default_value_t = 32, value_parser = RangedU64ValueParser::<usize>::new().range(1..))]
     pub(crate) concurrency: usize,
+    /// Also write the results into this markdown file (its section replaced).
+    #[arg(long, value_name = "FILE")]
     pub(crate) doc: Option<PathBuf>,
-}
-
-pub(crate) fn parse_args(raw: impl IntoIterator<Item = String>) -> Result<Args> {
-    let mut args = Args {
-        bench: false,
-        duration: 8,
-        warmup: 4,
-        concurrency: 32,
-        doc: None,
-    };
-    let mut it = raw.into_iter();
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().with_context(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "--bench" => args.bench = true,
-            "--duration" => args.duration = value("--duration")?.parse().context("--duration")?,
-            "--warmup" => args.warmup = value("--warmup")?.parse().context("--warmup")?,
-            "--concurrency" => {
-                args.concurrency = value("--concurrency")?.parse().context("--concurrency")?
-            }
-            "--doc" => args.doc = Some(value("--doc")?.into()),
-            other => bail!(
-                "unknown argument {other:?}\nusage: pool [--duration SECS] [--warmup SECS] [--concurrency N] [--doc FILE]"
-            ),
-        }
-    }
-    ensure!(args.duration >= 1, "--duration must be at least 1 second");
-    ensure!(args.concurrency >= 1, "--concurrency must be at least 1");
-    Ok(args)
 }

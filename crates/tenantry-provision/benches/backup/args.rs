@@ -3,45 +3,27 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result, bail, ensure};
-
-const USAGE: &str = "usage: backup [--rounds N] [--warmup N] [--vouchers N] [--doc FILE]";
-
+/// `scripts/bench backup [--vouchers N] [--rounds N] [--warmup N]`.
+#[derive(Debug, clap::Parser)]
+#[command(bin_name = "backup")]
 pub(crate) struct Args {
+    /// Set by `cargo bench`; without it only the statistics are checked.
+    #[arg(long)]
     pub(crate) bench: bool,
+    /// Measured rounds, each timing every dump and restore once.
+    #[arg(
+        long,
+        default_value_t = 5,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
+    )]
     pub(crate) rounds: usize,
+    /// Unmeasured rounds before the measured ones.
+    #[arg(long, default_value_t = 1)]
     pub(crate) warmup: usize,
+    /// Vouchers of three lines each to fill the tenant with.
+    #[arg(long, default_value_t = 250_000, value_parser = clap::value_parser!(u64).range(1..))]
     pub(crate) vouchers: u64,
+    /// Markdown file whose section to replace with the results.
+    #[arg(long)]
     pub(crate) doc: Option<PathBuf>,
-}
-
-pub(crate) fn parse_args() -> Result<Args> {
-    let (rounds, warmup, vouchers) = (5, 1, 250_000);
-    let mut a = Args {
-        bench: false,
-        rounds,
-        warmup,
-        vouchers,
-        doc: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || {
-            it.next()
-                .with_context(|| format!("{arg} needs a value\n{USAGE}"))
-        };
-        match arg.as_str() {
-            "--bench" => a.bench = true,
-            "--rounds" => a.rounds = value()?.parse().context("--rounds")?,
-            "--warmup" => a.warmup = value()?.parse().context("--warmup")?,
-            "--vouchers" => a.vouchers = value()?.parse().context("--vouchers")?,
-            "--doc" => a.doc = Some(value()?.into()),
-            _ => bail!("unknown argument {arg:?}\n{USAGE}"),
-        }
-    }
-    ensure!(
-        a.rounds >= 1 && a.vouchers >= 1,
-        "--rounds and --vouchers must be at least 1"
-    );
-    Ok(a)
 }

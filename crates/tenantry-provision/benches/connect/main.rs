@@ -17,7 +17,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context as _, Result, bail, ensure};
+use anyhow::{Context as _, Result, ensure};
+use clap::Parser;
 use secrecy::{ExposeSecret as _, SecretString};
 use sqlx::{AssertSqlSafe, Connection as _, Executor as _, PgConnection};
 use tenantry_core::vault::{KeyRing, Vault, hash_password};
@@ -32,7 +33,6 @@ use same_host::ScramOverSocket;
 use sample::{CONCURRENCY, Postmaster};
 
 const SECTION: &str = "## Connects as a tenant role (scripts/bench connect)";
-const USAGE: &str = "usage: connect [--rounds N] [--connects N] [--doc FILE]";
 const OURS: &str = "SCRAM-SHA-256$16:";
 const DEFAULT: &str = "SCRAM-SHA-256$4096:";
 /// Each way, in the order of the even rounds (odd rounds run them in reverse).
@@ -68,51 +68,41 @@ the stored keys. Concurrent: 8 tasks connecting in a loop, 1.5 s per way and the
 the reverse order. PBKDF2 alone: `pbkdf2_hmac_array::<Sha256, 32>`, median of 200 calls (sqlx \
 computes it with its own loop, yielding to the runtime every 5 rounds).";
 
+/// `scripts/bench connect [--rounds N] [--connects N]`.
+#[derive(Debug, Parser)]
+#[command(bin_name = "connect")]
 struct Args {
+    /// Set by `cargo bench`; without it only the report logic is checked.
+    #[arg(long)]
     bench: bool,
+    /// Sequential rounds after the warm-up, the order of the ways reversed every other round.
+    #[arg(
+        long,
+        default_value_t = 5,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
+    )]
     rounds: usize,
+    /// Sequential connects per way each round.
+    #[arg(
+        long,
+        default_value_t = 200,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
+    )]
     connects: usize,
+    /// Markdown file whose section to replace with the results.
+    #[arg(long)]
     doc: Option<PathBuf>,
-}
-
-fn parse_args() -> Result<Args> {
-    let mut a = Args {
-        bench: false,
-        rounds: 5,
-        connects: 200,
-        doc: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = || {
-            it.next()
-                .with_context(|| format!("{arg} needs a value\n{USAGE}"))
-        };
-        match arg.as_str() {
-            "--bench" => a.bench = true,
-            "--rounds" => a.rounds = value()?.parse().context("--rounds")?,
-            "--connects" => a.connects = value()?.parse().context("--connects")?,
-            "--doc" => a.doc = Some(value()?.into()),
-            _ => bail!("unknown argument {arg:?}\n{USAGE}"),
-        }
-    }
-    let at_least_one = a.rounds >= 1 && a.connects >= 1;
-    ensure!(at_least_one, "--rounds and --connects must be at least 1");
-    Ok(a)
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let result = match parse_args() {
-        Ok(args) if !args.bench => {
-            report::self_check();
-            println!("bench connect: report logic ok (measure with `scripts/bench connect`)");
-            Ok(())
-        }
-        Ok(args) => run(args).await,
-        Err(e) => Err(e),
-    };
-    let Err(e) = result else {
+    let args = Args::parse();
+    if !args.bench {
+        report::self_check();
+        println!("bench connect: report logic ok (measure with `scripts/bench connect`)");
+        return ExitCode::SUCCESS;
+    }
+    let Err(e) = run(args).await else {
         return ExitCode::SUCCESS;
     };
     eprintln!("bench connect: error: {e:#}");

@@ -2,43 +2,28 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result, bail, ensure};
-
-const DEFAULT_TENANTS: usize = 20;
+/// `--warmup` when not given; the report leaves it out of the command it cites then.
 pub(crate) const DEFAULT_WARMUP: usize = 3;
 
-const USAGE: &str = "usage: provision [--tenants N] [--warmup N] [--doc FILE]";
-
+/// `scripts/bench provision [--tenants N] [--warmup N]`.
+#[derive(Debug, clap::Parser)]
+#[command(bin_name = "provision")]
 pub(crate) struct Args {
-    /// `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it.
+    /// Set by `cargo bench`; `cargo test --all-targets` runs this binary without it, and then
+    /// only the report logic is checked.
+    #[arg(long)]
     pub(crate) bench: bool,
+    /// Tenants to provision per measurement, one a round.
+    #[arg(
+        long,
+        default_value_t = 20,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..),
+    )]
     pub(crate) tenants: usize,
+    /// Unmeasured rounds before the measured ones.
+    #[arg(long, default_value_t = DEFAULT_WARMUP)]
     pub(crate) warmup: usize,
+    /// Markdown file whose section to replace with the results.
+    #[arg(long)]
     pub(crate) doc: Option<PathBuf>,
-}
-
-pub(crate) fn parse_args() -> Result<Args> {
-    let mut args = Args {
-        bench: false,
-        tenants: DEFAULT_TENANTS,
-        warmup: DEFAULT_WARMUP,
-        doc: None,
-    };
-    let mut it = std::env::args().skip(1);
-    while let Some(arg) = it.next() {
-        let mut value = |name: &str| it.next().with_context(|| format!("{name} needs a value"));
-        match arg.as_str() {
-            "--bench" => args.bench = true,
-            "--tenants" => args.tenants = value("--tenants")?.parse().context("--tenants")?,
-            "--warmup" => args.warmup = value("--warmup")?.parse().context("--warmup")?,
-            "--doc" => args.doc = Some(value("--doc")?.into()),
-            "-h" | "--help" => {
-                println!("{USAGE}");
-                std::process::exit(0);
-            }
-            other => bail!("unknown argument {other:?}\n{USAGE}"),
-        }
-    }
-    ensure!(args.tenants >= 1, "--tenants must be at least 1");
-    Ok(args)
 }
