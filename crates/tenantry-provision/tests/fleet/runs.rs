@@ -2,13 +2,12 @@
 //! either, a broken tenant is isolated, reported and recorded while the rest migrate, a re-run
 //! resumes, and without `continue_on_error` the run stops after the first failure.
 
-use sea_orm::ConnectionTrait;
 use tenantry_app::MIGRATIONS;
 use tenantry_provision::fleet::{FleetOptions, FleetOutcome};
 use tenantry_test_utils::Dialect;
 
 use crate::common::{Env, TENANT_V2, latest};
-use crate::support::{ALL, noop};
+use crate::support::{ALL, break_tenant, noop};
 
 #[tokio::test]
 async fn fleet_of_200_skips_by_registry_migrates_and_isolates_a_broken_tenant() {
@@ -34,12 +33,7 @@ async fn fleet_of_200_skips_by_registry_migrates_and_isolates_a_broken_tenant() 
 
     // One tenant broken before the new release: its migration alters `ledgers`, which it no
     // longer has.
-    let broken = env.registry.find_tenant(&"fleet-007".into()).await.unwrap();
-    let conn = p.connect_tenant(&broken).await.unwrap();
-    conn.execute_unprepared("DROP TABLE voucher_lines; DROP TABLE ledgers;")
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
+    break_tenant(&env, &p, "fleet-007").await;
 
     let v2 = env.provisioner().with_migrations(&TENANT_V2);
     let dry = v2
@@ -109,12 +103,7 @@ async fn without_continue_on_error_the_fleet_stops_after_the_first_failure() {
     for name in ["aaa", "bbb", "ccc", "ddd"] {
         env.create(&p, name).await;
     }
-    let broken = env.registry.find_tenant(&"aaa".into()).await.unwrap();
-    let conn = p.connect_tenant(&broken).await.unwrap();
-    conn.execute_unprepared("DROP TABLE voucher_lines; DROP TABLE ledgers;")
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
+    break_tenant(&env, &p, "aaa").await;
 
     let v2 = env.provisioner().with_migrations(&TENANT_V2);
     let tenants = env.registry.list_tenants(None).await.unwrap();

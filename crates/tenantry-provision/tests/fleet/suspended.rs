@@ -8,7 +8,7 @@ use tenantry_registry::{Actor, TenantStatus};
 use tenantry_test_utils::Dialect;
 
 use crate::common::{Env, TENANT_V2, latest};
-use crate::support::{ALL, noop};
+use crate::support::{ALL, break_tenant, noop};
 
 #[tokio::test]
 async fn postgres_tenants_migrate_as_their_own_role_and_suspended_ones_wait() {
@@ -48,12 +48,7 @@ async fn reactivation_catches_up_the_schema_fleet_migration_skipped() {
         env.create(&p, name).await;
     }
     // `broken` loses the table the new release alters, as in the fleet test above.
-    let broken = env.registry.find_tenant(&"broken".into()).await.unwrap();
-    let conn = p.connect_tenant(&broken).await.unwrap();
-    conn.execute_unprepared("DROP TABLE voucher_lines; DROP TABLE ledgers;")
-        .await
-        .unwrap();
-    conn.close().await.unwrap();
+    break_tenant(&env, &p, "broken").await;
     for name in ["behind", "broken"] {
         p.suspend(&name.into(), "unpaid", &Actor::System.into())
             .await
